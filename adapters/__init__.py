@@ -1,0 +1,1 @@
+"""The outside world behind small Protocols (see adapters.base). Imports nothing of workflow/."""

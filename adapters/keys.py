@@ -1,0 +1,324 @@
+"""Private keys, CSRs and the vault that keeps keys encrypted at rest (``cryptography``).
+
+- :func:`generate_key` / :func:`make_csr`: the provider-made key and CSR of full-service plans.
+- :func:`check_customer_csr`: the CSR an application-only customer brings, checked before
+  anything is stored.
+- :class:`KeyVault`: Fernet encryption under a master key read from the environment or
+  from a 0600 file; the key never shows in a repr or a message.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import tempfile
+
+import idna
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.x509.oid import NameOID
+
+from adapters.base import BadInput, DistinguishedName
+
+ALGORITHMS = ("rsa2048", "rsa3072", "rsa4096", "p256", "p384")
+ACCEPTED_HASHES = ("sha256", "sha384", "sha512")
+ACCEPTED_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384"}
+MIN_RSA_BITS = 2048
+MASTER_KEY_ENV = "CERTFLOW_MASTER_KEY"
+
+
+# --- keys and CSRs ------------------------------------------------------------------
+
+
+def generate_key(algorithm: str = "rsa2048") -> bytes:
+    """A new private key as unencrypted PKCS#8 PEM (encrypt it with a KeyVault to store it)."""
+    if algorithm.startswith("rsa") and algorithm in ALGORITHMS:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=int(algorithm[3:]))
+    elif algorithm == "p256":
+        key = ec.generate_private_key(ec.SECP256R1())
+    elif algorithm == "p384":
+        key = ec.generate_private_key(ec.SECP384R1())
+    else:
+        raise BadInput("keys.algorithm",
+                       f"unknown key algorithm {algorithm!r}: use one of {', '.join(ALGORITHMS)}",
+                       algorithm=algorithm)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def load_private_key(key_pem: bytes):
+    """Load a PEM private key; the message never carries the key."""
+    try:
+        return serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise BadInput("private_key", "not an unencrypted PEM private key") from exc
+
+
+def a_label(name: str) -> str:
+    """A DNS name as lower-case ASCII (IDNA A-label), as certificates carry it."""
+    name = name.strip().rstrip(".").lower()
+    if name.isascii():
+        return name
+    prefix = "*." if name.startswith("*.") else ""
+    try:
+        return prefix + idna.encode(name.removeprefix("*."), uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise BadInput("names", f"{name!r} is not a valid domain name: {exc}", name=name) from exc
+
+
+def _subject(dn: DistinguishedName, common_name: str) -> x509.Name:
+    parts = [
+        ("country", NameOID.COUNTRY_NAME, dn.country),
+        ("prefecture", NameOID.STATE_OR_PROVINCE_NAME, dn.prefecture),
+        ("locality", NameOID.LOCALITY_NAME, dn.locality),
+        ("organization", NameOID.ORGANIZATION_NAME, dn.organization),
+        ("unit", NameOID.ORGANIZATIONAL_UNIT_NAME, dn.unit),
+        ("common_name", NameOID.COMMON_NAME, common_name),
+    ]
+    attributes = []
+    for field, oid, value in parts:
+        if not value:
+            continue
+        try:
+            attributes.append(x509.NameAttribute(oid, value))
+        except ValueError as exc:  # e.g. a country that is not two letters, CN over 64
+            raise BadInput(field, f"{field} {value!r} cannot go in a CSR: {exc}",
+                           value=value) from exc
+    return x509.Name(attributes)
+
+
+def make_csr(key_pem: bytes, dn: DistinguishedName, names: tuple[str, ...]) -> str:
+    """A CSR (PEM) for ``key_pem``: subject C, ST, L, O, OU, CN=names[0], SAN = every name.
+
+    Signed with SHA-256 (SHA-384 for a P-384 key).
+    """
+    if not names:
+        raise BadInput("names", "a CSR needs at least one name")
+    labels = [a_label(n) for n in names]
+    key = load_private_key(key_pem)
+    digest = hashes.SHA384() if (isinstance(key, ec.EllipticCurvePrivateKey)
+                                 and key.curve.name == "secp384r1") else hashes.SHA256()
+    builder = (x509.CertificateSigningRequestBuilder()
+               .subject_name(_subject(dn, labels[0]))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in labels]),
+                              critical=False))
+    csr = builder.sign(key, digest)
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def _spki(public_key) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.DER,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def public_key_matches(key_pem: bytes, cert_pem: str) -> bool:
+    """True when the certificate carries the public half of ``key_pem``."""
+    key = load_private_key(key_pem)
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode("ascii"))
+    except ValueError as exc:
+        raise BadInput("certificate", "not a PEM certificate") from exc
+    return _spki(cert.public_key()) == _spki(key.public_key())
+
+
+def load_csr(data: bytes | str) -> x509.CertificateSigningRequest:
+    """Parse a CSR given as PEM or DER."""
+    raw = data.encode("ascii", "replace") if isinstance(data, str) else bytes(data)
+    try:
+        if b"-----BEGIN" in raw:
+            return x509.load_pem_x509_csr(raw)
+        return x509.load_der_x509_csr(raw)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise BadInput("csr", "not a PEM or DER CSR") from exc
+
+
+def csr_public_key_pem(csr_pem: str | bytes) -> str:
+    """The CSR's public key as SubjectPublicKeyInfo PEM."""
+    return load_csr(csr_pem).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+
+
+def csr_names(csr: x509.CertificateSigningRequest) -> tuple[str, ...]:
+    """CN first (when present), then the SAN DNS names not already listed, lower-case."""
+    found: list[str] = []
+    for attribute in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+        found.append(str(attribute.value).lower())
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        found += [n.lower() for n in san.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        pass
+    return tuple(dict.fromkeys(found))
+
+
+def _check_hash(csr: x509.CertificateSigningRequest) -> None:
+    try:
+        digest = csr.signature_hash_algorithm
+    except UnsupportedAlgorithm as exc:
+        raise BadInput("csr", "CSR signature algorithm not supported: use SHA-256") from exc
+    oid = csr.signature_algorithm_oid
+    name = digest.name if digest is not None else getattr(oid, "_name", oid.dotted_string)
+    if name not in ACCEPTED_HASHES:
+        raise BadInput("csr", f"CSR signature algorithm {name} refused: use SHA-256",
+                       algorithm=name)
+
+
+def _check_key(csr: x509.CertificateSigningRequest) -> None:
+    try:
+        key = csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise BadInput("csr", "CSR public key type not supported: use RSA 2048 or ECDSA P-256") \
+            from exc
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise BadInput("csr", f"CSR key RSA {key.key_size} bits refused: use RSA 2048 or more",
+                           key_size=key.key_size)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in ACCEPTED_CURVES:
+            raise BadInput("csr", f"CSR key curve {key.curve.name} refused: use ECDSA P-256 or P-384",
+                           curve=key.curve.name)
+    else:
+        raise BadInput("csr", f"CSR key type {type(key).__name__} refused: "
+                              "use RSA 2048 or ECDSA P-256/P-384")
+
+
+def _check_names(csr: x509.CertificateSigningRequest, names: tuple[str, ...]) -> None:
+    wanted = {a_label(n) for n in names}
+    carried = set(csr_names(csr))
+    if not carried:
+        raise BadInput("csr", "CSR carries no common name and no SAN")
+    missing, extra = sorted(wanted - carried), sorted(carried - wanted)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(missing))
+        if extra:
+            parts.append("not in the order " + ", ".join(extra))
+        raise BadInput("csr", "CSR names do not match the order: " + "; ".join(parts),
+                       missing=tuple(missing), extra=tuple(extra))
+
+
+def check_customer_csr(data: bytes | str, names: tuple[str, ...]) -> str:
+    """Check a customer's CSR (PEM or DER) for an order with ``names``; return it as PEM.
+
+    Refusals raise ``BadInput(field="csr")`` naming the problem: unparsable, weak hash,
+    weak key, bad signature, names that differ from the order's.
+    """
+    csr = load_csr(data)
+    _check_hash(csr)
+    _check_key(csr)
+    try:
+        valid = csr.is_signature_valid
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError):
+        valid = False
+    if not valid:
+        raise BadInput("csr", "CSR signature does not verify")
+    _check_names(csr, names)
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+# --- the vault ----------------------------------------------------------------------
+
+
+class KeyVault:
+    """Encrypts private keys at rest with Fernet (AES-128-CBC + HMAC-SHA256).
+
+    The master key comes from ``$CERTFLOW_MASTER_KEY`` or a file of mode 0600
+    (:meth:`load`); :meth:`create_file` makes one. The key is never shown.
+    """
+
+    def __init__(self, master_key: bytes | str) -> None:
+        raw = master_key.encode("ascii", "replace") if isinstance(master_key, str) else master_key
+        raw = raw.strip()
+        try:
+            self._fernet = Fernet(raw)
+        except (ValueError, TypeError) as exc:
+            raise BadInput("master_key",
+                           "master key is not valid: expected 32 bytes in url-safe base64 "
+                           "(make one with certflow init)") from exc
+        self._master_key = raw
+
+    def __repr__(self) -> str:
+        return "KeyVault(master_key=<hidden>)"
+
+    __str__ = __repr__
+
+    @staticmethod
+    def new_master_key() -> bytes:
+        """A new random master key (url-safe base64, 32 bytes of entropy)."""
+        return Fernet.generate_key()
+
+    def encrypt(self, pem: bytes) -> bytes:
+        """Encrypt a private key (or any secret) for storage."""
+        return self._fernet.encrypt(pem)
+
+    def decrypt(self, blob: bytes) -> bytes:
+        """Decrypt what :meth:`encrypt` made; a different master key is refused."""
+        try:
+            return self._fernet.decrypt(blob)
+        except (InvalidToken, TypeError, ValueError) as exc:
+            raise BadInput("master_key",
+                           "cannot decrypt a stored key: the master key is not the one "
+                           "that encrypted it, or the data is damaged") from exc
+
+    def derive(self, purpose: str, length: int = 32) -> bytes:
+        """A secret derived from the master key for one ``purpose`` (HKDF-SHA256)."""
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=None,
+                    info=b"certflow " + purpose.encode()).derive(base64.urlsafe_b64decode(
+                        self._master_key))
+
+    @classmethod
+    def load(cls, path: str | None, env: str = MASTER_KEY_ENV) -> "KeyVault":
+        """The vault from ``$env`` if set, else from the file at ``path`` (mode 0600 only)."""
+        from_env = os.environ.get(env, "").strip()
+        if from_env:
+            return cls(from_env.encode("ascii", "replace"))
+        if not path:
+            raise BadInput("master_key", f"no master key: set {env} or give a master key file "
+                                         "(certflow init makes one)")
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError as exc:
+            raise BadInput("master_key", f"master key file {path} not found "
+                                         "(certflow init makes one)", path=path) from exc
+        except OSError as exc:
+            raise BadInput("master_key", f"cannot open master key file {path}: {exc.strerror}",
+                           path=path) from exc
+        with os.fdopen(fd, "rb") as handle:
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+            if mode & 0o077:
+                raise BadInput("master_key",
+                               f"master key file {path} has mode {mode:04o}: it must be 0600 "
+                               f"(chmod 600 {path})", path=path, mode=mode)
+            return cls(handle.read())
+
+    @classmethod
+    def create_file(cls, path: str) -> "KeyVault":
+        """Write a new master key to ``path`` (mode 0600 from its first byte); refuse to
+        overwrite one, since every key it encrypted would be lost. Returns the vault."""
+        if os.path.lexists(path):
+            raise BadInput("master_key", f"master key file {path} already exists", path=path)
+        key = cls.new_master_key()
+        directory = os.path.dirname(os.path.abspath(path))
+        # mkstemp creates the file 0600; link() publishes it whole and fails if one appeared.
+        fd, tmp = tempfile.mkstemp(prefix=".master-key-", dir=directory)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, key + b"\n")
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            try:
+                os.link(tmp, path)
+            except FileExistsError as exc:
+                raise BadInput("master_key", f"master key file {path} already exists",
+                               path=path) from exc
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            os.unlink(tmp)
+        return cls(key)

@@ -1,0 +1,31 @@
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from helpers import make_workspace  # noqa: E402
+from workflow.clock import MovableClock  # noqa: E402
+from workflow.engine import Engine  # noqa: E402
+from workflow import config as config_mod  # noqa: E402
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    """A workspace made by `certflow init` (embedded defaults); returns its config path."""
+    return make_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock(datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def engine(workspace, clock):
+    e = Engine(config_mod.load(workspace), clock)
+    yield e
+    e.close()

@@ -1,0 +1,39 @@
+"""``certflow init``: a workspace with the embedded default config, a master key, the
+local CA and the folders the defaults use."""
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from workflow.errors import ValidationError
+
+
+def default_config_text() -> str:
+    return resources.files("workflow").joinpath("defaults/config.toml").read_text(encoding="utf-8")
+
+
+def init_workspace(directory: Path, force: bool = False) -> Path:
+    from workflow import config as config_mod
+    from workflow.clock import SystemClock
+    from workflow.engine import Engine
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "config.toml"
+    if path.exists() and not force:
+        raise ValidationError("config", f"{path} exists (use --force to overwrite)")
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(default_config_text(), encoding="utf-8")
+    os.replace(tmp, path)
+    ensure_workspace(config_mod.load(path))
+    engine = Engine(config_mod.load(path), SystemClock())
+    engine.adapters  # makes the master key (0600) and the local CA
+    engine.close()
+    return path
+
+
+def ensure_workspace(cfg) -> None:
+    for key in (("validation", "webroot"), ("notify", "folder"), ("install", "root")):
+        value = cfg[key[0]][key[1]]
+        if value:
+            Path(value).mkdir(parents=True, exist_ok=True)
