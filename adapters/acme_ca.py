@@ -176,8 +176,9 @@ class AcmeCA:
             order, _ = session.order(record.order_url)
             found = tuple(self._challenge(session, url, challenge_type)
                           for url in order.authorizations)
-        return Submission(application_id=record.order_url,
-                          challenges=tuple(c for c in found if c is not None))
+        # sorted: the CA may list authorizations in any order, a repeat must look the same
+        return Submission(application_id=record.order_url, challenges=tuple(
+            sorted((c for c in found if c is not None), key=lambda c: (c.domain, c.name))))
 
     def poll(self, application_id: str, application: Application) -> Issued | Pending:
         """Move the order on as far as it goes now; ``Pending`` when the CA needs time."""
@@ -189,8 +190,9 @@ class AcmeCA:
             with self._edge(session.net, "order", order_url=record.order_url):
                 order, response = session.order(record.order_url)
             status = _status(order.status)
-            if status == "invalid":
-                raise self._order_failure(session, record, order)
+            if status not in ("pending", "ready", "processing", "valid"):
+                # "invalid" per RFC 8555; Pebble also says "deactivated" after cancel()
+                raise self._order_failure(session, record, order, status)
             if status == "valid":
                 return self._download(session, record, order)
             if status == "pending":
@@ -320,16 +322,17 @@ class AcmeCA:
         return Issued(certificate_pem=pems[0], chain_pem="".join(pems[1:]))
 
     def _order_failure(self, session: _Session, record: OrderRecord,
-                       order: messages.Order) -> Refused:
-        if order.error is not None:
-            return _problem_refusal("ACME order failed", order.error, record.order_url)
+                       order: messages.Order, status: str) -> Refused:
+        # the failed authorization names the domain; the order's problem may not
         with self._edge(session.net, "authorization", order_url=record.order_url):
             for url in order.authorizations:
                 failure = _authorization_failure(session.authorization(url), record)
                 if failure is not None:
                     return failure
-        return Refused("ACME order is invalid (the CA gave no reason)",
-                       order_url=record.order_url)
+        if order.error is not None:
+            return _problem_refusal("ACME order failed", order.error, record.order_url)
+        return Refused(f"ACME order is {status} (the CA gave no reason)",
+                       order_url=record.order_url, status=status)
 
     def _record(self, application_id: str) -> OrderRecord:
         record = self._store.order_at(application_id)
@@ -562,6 +565,8 @@ def _authorization_failure(authz: messages.AuthorizationResource,
 def _problem_refusal(what: str, problem: messages.Error, order_url: str,
                      **values: Any) -> Refused:
     detail = _one_line(problem.detail or problem.title or str(problem.typ))
+    if problem.identifier is not None:
+        values.setdefault("domain", problem.identifier.value)
     return Refused(f"{what}: {detail}", detail=detail, problem=str(problem.typ),
                    order_url=order_url, **values)
 

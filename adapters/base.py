@@ -154,8 +154,8 @@ class Notice:
     template: str                    # order_received, work_started, approval_request, ...
     to: str
     language: str
-    context: dict
-    idempotency_key: str
+    context: dict = field(repr=False)  # may hold the approver's link: keep it out of logs
+    idempotency_key: str = ""
     attachments: tuple[Attachment, ...] = ()
 
 

@@ -119,17 +119,21 @@ class LocalCA:
         self.store.create()
         with self.store.transaction():
             now = self._now()
-            have = lambda *names: all(os.path.exists(self._path(n)) for n in names)  # noqa: E731
-            new_root = not have("root.pem", "root.key.enc")
+            # after taking the lock, check again what is missing (another process may have
+            # made it); a new root always gets a new intermediate
+            new_root = not self._has("root")
             if new_root:
                 key = certs.new_ca_key()
                 self._save("root", key, certs.make_root(key, now))
-            if new_root or not have("intermediate.pem", "intermediate.key.enc"):
+            if new_root or not self._has("intermediate"):
                 root_key = self._load_key("root")
                 root = x509.load_pem_x509_certificate(self.root_pem().encode("ascii"))
                 key = certs.new_ca_key()
                 self._save("intermediate", key, certs.make_intermediate(key, root, root_key, now))
         self._ready = True
+
+    def _has(self, name: str) -> bool:
+        return all(os.path.exists(self._path(f)) for f in (f"{name}.pem", f"{name}.key.enc"))
 
     def _save(self, name: str, key, cert: x509.Certificate) -> None:
         key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -344,7 +348,11 @@ class LocalCA:
     def _issue(self, application_id: str) -> Issued:
         now = self._now()
         issuer = x509.load_pem_x509_certificate(self.chain_pem().encode("ascii"))
-        issuer_key = self._load_key("intermediate")
+        try:
+            issuer_key = self._load_key("intermediate")
+        except BadInput as exc:  # another master key: the CA cannot sign until config is fixed
+            raise PermanentError(f"local CA cannot use its key: {exc.message}",
+                                 field=exc.field) from exc
         with self.store.transaction() as db:
             row = db.execute("SELECT * FROM applications WHERE application_id = ?",
                              (application_id,)).fetchone()

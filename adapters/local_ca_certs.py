@@ -17,7 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 ROOT_LIFETIME = timedelta(days=20 * 365)
 INTERMEDIATE_LIFETIME = timedelta(days=10 * 365)
 # Backdated so that a clock a little behind ours (or the engine's injected clock) accepts them.
-CA_BACKDATE = timedelta(days=1)
+CA_BACKDATE = timedelta(days=7)
 LEAF_BACKDATE = timedelta(minutes=1)
 
 

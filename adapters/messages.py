@@ -17,6 +17,7 @@ Every template receives the engine's context (missing known keys are ``None``) p
 """
 from __future__ import annotations
 
+import email.errors
 import email.policy
 import email.utils
 import hashlib
@@ -100,11 +101,11 @@ def message_hash(idempotency_key: str) -> str:
     return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
 
 
-def _ascii_domain(domain: str) -> str:
+def _ascii_domain(domain: str, field: str) -> str:
     try:
         return idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError as exc:
-        raise BadInput("address", f"invalid mail domain: {domain!r}") from exc
+        raise BadInput(field, f"{field} has an invalid mail domain: {domain!r}") from exc
 
 
 def parse_addresses(value: str, field: str) -> list[Address]:
@@ -114,10 +115,14 @@ def parse_addresses(value: str, field: str) -> list[Address]:
     out = []
     for name, addr in email.utils.getaddresses([value]):
         local, at, domain = addr.rpartition("@")
-        if not at or not local or not domain or not local.isascii() or " " in addr:
+        # getaddresses quietly joins "exa mple.jp": refuse anything it had to repair
+        if not at or not local or not domain or not local.isascii() or addr not in value:
             raise BadInput(field, f"{field} is not a mail address: {value!r}")
-        out.append(Address(display_name=name, username=local,
-                           domain=_ascii_domain(domain)))
+        try:
+            out.append(Address(display_name=name, username=local,
+                               domain=_ascii_domain(domain, field)))
+        except (ValueError, email.errors.HeaderParseError) as exc:
+            raise BadInput(field, f"{field} is not a mail address: {value!r}") from exc
     if not out:
         raise BadInput(field, f"{field} is not a mail address: {value!r}")
     return out

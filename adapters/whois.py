@@ -32,14 +32,12 @@ WHOIS_PORT = 43
 MAX_ANSWER_BYTES = 1024 * 1024
 ROLES = ("admin", "registrant", "tech")   # whose email is used, in this order
 
-_EMAIL = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
-)
-_JPRS_LINE = re.compile(r"^\s*(?:[a-z]\.\s*)?\[(?P<key>[^\[\]]{1,40})\]\s*(?P<value>.*?)\s*$")
-_HEADER = re.compile(r"^\s*(?P<what>Domain|Contact)\s+Information\s*:\s*(?:\[(?P<ja>[^\]]*)\])?\s*$",
-                     re.IGNORECASE)
-_KEY_VALUE = re.compile(r"^\s*(?P<key>[A-Za-z][A-Za-z0-9 ./()_-]{0,60}?)\s*:\s*(?P<value>.*?)\s*$")
+_DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})+")
+_JPRS_LINE = re.compile(r"^\s*(?:[a-z]\.\s*)?\[(?P<key>[^\[\]]{1,40})\]\s*(?P<value>.*)$")
+_HEADER = re.compile(
+    r"^\s*(?P<what>Domain|Contact)\s+Information\s*:\s*(?:\[[^\]]*\])?\s*$", re.IGNORECASE)
+_KEY_VALUE = re.compile(r"^\s*(?P<key>[A-Za-z][A-Za-z0-9 ./()_-]{0,60}?)\s*:\s*(?P<value>.*)$")
 _NOT_FOUND = re.compile(r"^\s*(no match|not found|no entries found|no data found|"
                         r"domain not found|no object found|status:\s*(free|available))",
                         re.IGNORECASE | re.MULTILINE)
@@ -59,7 +57,8 @@ _GTLD_ROLES = {"registrant": "registrant", "admin": "admin", "administrative": "
 class WhoisAnswer:
     """What was recognised in one answer: contact fields per role, referral, handle."""
 
-    fields: list[tuple[str, str, str, str]] = field(default_factory=list)  # role, attr, label, value
+    #: (role, attribute, label as printed, value)
+    fields: list[tuple[str, str, str, str]] = field(default_factory=list)
     referral: str | None = None
     admin_handle: str | None = None
     not_found: bool = False
@@ -109,11 +108,11 @@ def parse_whois(text: str) -> WhoisAnswer:
             continue
         jprs = _JPRS_LINE.match(line)
         if jprs:
-            _jprs_field(answer, section, jprs.group("key").strip(), jprs.group("value"))
+            _jprs_field(answer, section, jprs.group("key").strip(), jprs.group("value").strip())
             continue
         pair = _KEY_VALUE.match(line)
         if pair:
-            _gtld_field(answer, pair.group("key"), pair.group("value"))
+            _gtld_field(answer, pair.group("key"), pair.group("value").strip())
     answer.not_found = not answer.fields and bool(_NOT_FOUND.search(text))
     return answer
 

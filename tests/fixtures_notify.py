@@ -11,7 +11,6 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import trustme

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CERTFLOW = [sys.executable, "-m", "workflow.cli"]
+CERTFLOW = [sys.executable, "-m", "workflow"]
 
 ORDER = dict(common_name="www.example.jp", organization="Example Corp.", unit="Web",
              locality="Shinjuku-ku", prefecture="Tokyo", country="JP", plan="basic",
@@ -44,7 +44,7 @@ def configure(config: Path, settings: dict) -> None:
         nxt = re.search(r"^\[", text[start:], re.M)
         end = start + nxt.start() if nxt else len(text)
         body = text[start:end]
-        pattern = re.compile(rf"^#?\s*{re.escape(key)}\s*=.*$", re.M)
+        pattern = re.compile(rf"^#?[ \t]*{re.escape(key)}[ \t]*=.*$", re.M)
         body = pattern.sub(line, body, count=1) if pattern.search(body) else body.rstrip("\n") + f"\n{line}\n\n"
         text = text[:start] + body + text[end:]
     Path(config).write_text(text)

@@ -108,6 +108,3 @@ from workflow import cli_order, cli_ops  # noqa: E402  (registers the sub-comman
 
 cli_order.register(main)
 cli_ops.register(main)
-
-if __name__ == "__main__":
-    main()

@@ -110,9 +110,11 @@ def load(path: str | os.PathLike) -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        msg = str(exc).split(" (at line")[0]
-        raise ConfigError("config", f"TOML syntax error: {msg}", str(p), line) from None
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+        msg = str(exc).split(" (at ")[0]
+        where = f" at line {found.group(1)}, column {found.group(2)}" if found else ""
+        raise ConfigError("config", f"TOML syntax error{where}: {msg}", str(p), line) from None
     return from_dict(raw, p, text)
 
 

@@ -46,15 +46,15 @@ def master_key_vault(config: Config, create: bool = True) -> KeyVault:
         raise ConfigError(getattr(exc, "field", "keys.master_key"), str(exc), str(config.path)) from None
 
 
-def message_builder(config: Config):
+def message_builder(config: Config, clock=None):
     from adapters.messages import MessageBuilder
     n = config["notify"]
-    return MessageBuilder(n["sender"], n["templates"])
+    return MessageBuilder(n["sender"], n["templates"], clock=clock.now if clock else None)
 
 
-def notifier(config: Config) -> Notifier:
+def notifier(config: Config, clock=None) -> Notifier:
     n = config["notify"]
-    builder = message_builder(config)
+    builder = message_builder(config, clock)
     if n["kind"] == "smtp":
         from adapters.notify_smtp import SmtpNotifier
         return SmtpNotifier(n["host"], n["port"], builder, starttls=n["starttls"], tls=n["tls"],
@@ -114,7 +114,7 @@ def wire(config: Config, clock) -> Adapters:
     from adapters.install_local import LocalInstaller
     from adapters.webroot import CompositeValidator, DnsHookValidator, WebrootValidator
     vault = master_key_vault(config)
-    notify = notifier(config)
+    notify = notifier(config, clock)
     ca = certificate_authority(config, vault, clock, notify)
     dns = DnsHookValidator(config["validation"]["dns_hook"]) if config["validation"]["dns_hook"] else None
     validator = CompositeValidator(WebrootValidator(config["validation"]["webroot"]), dns)

@@ -1,0 +1,50 @@
+# certflow — two commands do all set-up on a fresh machine: `make demo` and `make test`.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PYTHON  ?= python3
+PYTEST_ARGS ?=
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test unit bench install system-deps docs clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl.
+system-deps:
+	@missing=""; \
+	command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || missing="$$missing pebble"; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	command -v faketime >/dev/null 2>&1 || missing="$$missing faketime"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \
+	fi
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/certflow demo
+
+test: $(VENV)/.installed system-deps
+	$(PY) -m pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(PY) bench/engine.py
+	$(PY) bench/daemon.py
+	$(PY) bench/replay.py
+	$(PY) bench/keys.py
+
+docs: $(VENV)/.installed
+	$(PY) -m workflow.docs_gen > docs/lifecycle.md
+
+clean:
+	rm -rf $(VENV) demo-workspace var .pytest_cache
