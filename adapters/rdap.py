@@ -7,6 +7,7 @@ the registrar's, not the domain's, and are skipped.
 """
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 ROLE_ORDER = ("administrative", "registrant", "technical")
 _NOT_THE_DOMAINS = {"registrar", "abuse", "reseller", "sponsor"}
 _MAX_DEPTH = 4
+MAX_ANSWER_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -43,12 +45,12 @@ class RdapContact:
         return {k: v for k, v in out.items() if v}
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any, depth: int = 0) -> str | None:
     """A jCard value as text: strings as they are, structured values joined."""
     if isinstance(value, str):
         return value.strip() or None
-    if isinstance(value, list):
-        parts = [p for p in (_text(v) for v in value) if p]
+    if isinstance(value, list) and depth < _MAX_DEPTH:
+        parts = [p for p in (_text(v, depth + 1) for v in value) if p]
         return " ".join(parts) or None
     return None
 
@@ -82,7 +84,8 @@ def _remark_texts(remarks: Any) -> list[str]:
 def _entities(node: Any, depth: int = 0) -> Iterator[RdapContact]:
     if depth > _MAX_DEPTH or not isinstance(node, dict):
         return
-    for entity in node.get("entities") or []:
+    entities = node.get("entities")
+    for entity in entities if isinstance(entities, list) else []:
         if not isinstance(entity, dict):
             continue
         roles = entity.get("roles")
@@ -147,8 +150,8 @@ def contact_from_rdap(data: dict, domain: str, source: str) -> Contact:
                   source=source)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("Retry-After", "").strip()
     return float(value) if value.isdigit() else None
 
 
@@ -179,33 +182,43 @@ class RdapFinder:
         name = registrable_domain(domain)
         url = f"{self.base_url}/domain/{name}"
         try:
-            with httpx.Client(timeout=self.timeout, verify=self.verify, follow_redirects=True,
-                              max_redirects=5) as client:
-                response = client.get(url, headers={
-                    "Accept": "application/rdap+json, application/json;q=0.9"})
+            status, headers, body = self._get(url)
         except httpx.HTTPError as exc:
+            reason = str(exc) or exc.__class__.__name__
             raise TransientError(f"RDAP server {self.base_url} did not answer for {name}: "
-                                 f"{exc.__class__.__name__}", server=self.base_url,
-                                 domain=name) from exc
-        status = response.status_code
+                                 f"{reason}", server=self.base_url, domain=name) from exc
         if status == 404:
             raise Refused(f"{name} not found in RDAP at {self.base_url}", domain=name,
                           server=self.base_url)
         if status == 429 or status >= 500:
             raise TransientError(f"RDAP server {self.base_url} answered HTTP {status} for {name}",
-                                 retry_after=_retry_after(response), server=self.base_url,
+                                 retry_after=_retry_after(headers), server=self.base_url,
                                  domain=name, status=status)
         if status != 200:
             raise PermanentError(f"RDAP server {self.base_url} refused the query for {name}: "
                                  f"HTTP {status}", server=self.base_url, domain=name,
                                  status=status)
         try:
-            data = response.json()
-        except ValueError as exc:
+            data = json.loads(body) if body is not None else None
+        except (ValueError, RecursionError) as exc:
             raise TransientError(f"RDAP server {self.base_url} sent no JSON for {name}",
                                  server=self.base_url, domain=name) from exc
         if not isinstance(data, dict):
-            raise TransientError(f"RDAP server {self.base_url} sent no domain object for {name}",
+            raise TransientError(f"RDAP server {self.base_url} sent no domain object for {name}"
+                                 + ("" if body is not None else f" (over {MAX_ANSWER_BYTES} bytes)"),
                                  server=self.base_url, domain=name)
         log.info("RDAP %s answered for %s", url, name)
         return contact_from_rdap(data, name, f"rdap {url}")
+
+    def _get(self, url: str) -> tuple[int, httpx.Headers, bytes | None]:
+        """Status, headers and body (None when larger than MAX_ANSWER_BYTES)."""
+        with httpx.Client(timeout=self.timeout, verify=self.verify, follow_redirects=True,
+                          max_redirects=5) as client:
+            with client.stream("GET", url, headers={
+                    "Accept": "application/rdap+json, application/json;q=0.9"}) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        return response.status_code, response.headers, None
+                return response.status_code, response.headers, bytes(body)

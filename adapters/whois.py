@@ -38,10 +38,11 @@ _JPRS_LINE = re.compile(r"^\s*(?:[a-z]\.\s*)?\[(?P<key>[^\[\]]{1,40})\]\s*(?P<va
 _HEADER = re.compile(
     r"^\s*(?P<what>Domain|Contact)\s+Information\s*:\s*(?:\[[^\]]*\])?\s*$", re.IGNORECASE)
 _KEY_VALUE = re.compile(r"^\s*(?P<key>[A-Za-z][A-Za-z0-9 ./()_-]{0,60}?)\s*:\s*(?P<value>.*)$")
-_NOT_FOUND = re.compile(r"^\s*(no match|not found|no entries found|no data found|"
+_NOT_FOUND = re.compile(r"^[ \t]*(no match|not found|no entries found|no data found|"
                         r"domain not found|no object found|status:\s*(free|available))",
                         re.IGNORECASE | re.MULTILINE)
 _HANDLE = re.compile(r"[A-Za-z0-9]{2,20}")
+_MAX_EMAIL_FIELD = 512  # an address is at most 254 characters; bounds the regex work
 
 # JPRS keys (lower case) -> attribute
 _JPRS_EMAIL = {"email", "e-mail", "電子メール"}
@@ -72,7 +73,7 @@ class WhoisAnswer:
     def email(self, role: str) -> str | None:
         for r, a, _, v in self.fields:
             if r == role and a == "email":
-                found = _EMAIL.search(v)
+                found = _EMAIL.search(v[:_MAX_EMAIL_FIELD])
                 if found:
                     return found.group(0)
         return None

@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from adapters.base import Contact, PermanentError, Refused, TransientError
 from adapters.contacts import (ChainFinder, RdapFinder, WhoisFinder, contact_finder,
-                               decode_whois, detect_privacy, parse_whois)
+                               contact_from_rdap, decode_whois, detect_privacy, parse_whois)
 
 DATA = Path(__file__).parent / "data" / "contacts"
 REGISTRAR_HOST = "whois.registrar.test"
@@ -478,3 +478,24 @@ def test_ordinary_contacts_are_not_privacy(value):
 def test_any_bytes_decode_and_parse_without_raising(data):
     answer = parse_whois(decode_whois(data))
     assert isinstance(answer.fields, list)
+
+
+_rdap_keys = st.sampled_from(["entities", "roles", "vcardArray", "remarks", "redacted", "name",
+                              "type", "title", "description", "vcard", "email", "fn"])
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+    | st.sampled_from(["administrative", "registrant", "registrar", "proxy", "vcard",
+                       "email", "fn", "a@example.jp", "REDACTED FOR PRIVACY"]),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_rdap_keys, inner, max_size=5),
+    max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_rdap_keys, _json, max_size=6))
+def test_any_rdap_object_gives_a_contact_or_a_refusal(data):
+    try:
+        contact = contact_from_rdap(data, "example.jp", "rdap test")
+    except Refused as refused:
+        assert "example.jp" in refused.message
+    else:
+        assert contact.email or contact.privacy

@@ -58,12 +58,22 @@ def _owner_alive(owner: str | None) -> bool:
     if host != HOST:
         return True
     try:
-        os.kill(int(rest.split(":")[0]), 0)
+        pid = int(rest.split(":")[0])
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, ValueError):
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet still answers kill(pid, 0)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
 
 
 class Dispatcher:
@@ -81,24 +91,43 @@ class Dispatcher:
     # --- claiming -----------------------------------------------------------------
 
     def claim(self, limit: int = 16, exclude: set[int] | frozenset = frozenset()) -> list[dict]:
+        """Lease up to ``limit`` due rows to this worker: free rows first, then rows whose
+        lease lapsed or whose holder is a dead process on this host."""
         now = self.engine.now()
         stamp = iso(now)
+        conn = self.engine.store.conn
+        # a cheap read first: an idle daemon does not take the write lock every poll
+        if conn.execute("SELECT 1 FROM outbox WHERE status = 'pending' AND next_at <= ? LIMIT 1",
+                        (stamp,)).fetchone() is None:
+            return []
         with self.engine.store.immediate() as conn:
             rows = [dict(r) for r in conn.execute(
                 "SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? "
-                "ORDER BY next_at, id LIMIT ?", (stamp, limit + len(exclude) + 64))]
-            taken = []
-            for row in rows:
-                if row["id"] in exclude:
-                    continue
-                if row["lease_until"] and row["lease_until"] > stamp and _owner_alive(row["lease_owner"]):
-                    continue
-                conn.execute("UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                             (self.owner, iso(now + self.lease), row["id"]))
-                taken.append(row)
-                if len(taken) >= limit:
-                    break
-        return taken
+                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_at, id LIMIT ?",
+                (stamp, stamp, limit + len(exclude))) if r["id"] not in exclude][:limit]
+            if len(rows) < limit:
+                rows += self._orphans(conn, stamp, limit - len(rows), exclude)
+            until = iso(now + self.lease)
+            conn.executemany("UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                             [(self.owner, until, row["id"]) for row in rows])
+        return rows
+
+    def _orphans(self, conn: sqlite3.Connection, stamp: str, limit: int, skip) -> list[dict]:
+        """Due rows still leased by a worker that is gone (killed, crashed) on this host."""
+        dead = [owner for (owner,) in conn.execute(
+            "SELECT DISTINCT lease_owner FROM outbox WHERE status = 'pending' AND next_at <= ? "
+            "AND lease_until > ? AND lease_owner != ?", (stamp, stamp, self.owner))
+            if not _owner_alive(owner)]
+        if not dead:
+            return []
+        rows = [dict(r) for r in conn.execute(
+            f"SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? AND lease_until > ? "
+            f"AND lease_owner IN ({', '.join('?' * len(dead))}) ORDER BY next_at, id",
+            (stamp, stamp, *dead)) if r["id"] not in skip]
+        for row in rows[:limit]:
+            log.info("taking over effect %s of order %s from dead worker %s", row["effect"],
+                     row["order_id"], row["lease_owner"])
+        return rows[:limit]
 
     def due_count(self) -> int:
         return self.engine.store.conn.execute(
@@ -172,6 +201,9 @@ class Dispatcher:
         return self._finish(row, "done", trigger=outcome.trigger, data=outcome.data)
 
     def _still_needed(self, row: dict, order) -> bool:
+        """Is the order still in the state (and the same visit of it) that queued the row?"""
+        if isinstance(order, dict):
+            return order["state"] == row["state"] and order["entered_seq"] == row["seq"]
         entered = self.engine.store.conn.execute(
             "SELECT entered_seq FROM orders WHERE id = ?", (order.id,)).fetchone()[0]
         return order.state == row["state"] and entered == row["seq"]
@@ -188,6 +220,10 @@ class Dispatcher:
                         return "dropped"  # another worker finished it meanwhile
                     if trigger:
                         order_row = engine._load(conn, row["order_id"])
+                        if row["bound"] and not self._still_needed(row, order_row):
+                            status, trigger = "dropped", None
+                            note = f"order moved on to {order_row['state']} meanwhile"
+                    if trigger:
                         try:
                             engine.apply(conn, order_row, trigger, data or {}, f"effect:{row['effect']}", now)
                         except InvalidTransition as exc:
@@ -224,11 +260,15 @@ class Dispatcher:
         reason = f"{row['effect']} failed: {_describe(exc)}"
         engine = self.engine
         with engine.store.immediate() as conn:
-            conn.execute("UPDATE outbox SET status = 'failed', attempts = ?, last_error = ?, done_at = ?, "
-                         "lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                         (attempts or row["attempts"] + 1, reason, iso(engine.now()), row["id"]))
+            cur = conn.execute("UPDATE outbox SET status = 'failed', attempts = ?, last_error = ?, "
+                               "done_at = ?, lease_owner = NULL, lease_until = NULL "
+                               "WHERE id = ? AND status = 'pending'",
+                               (attempts or row["attempts"] + 1, reason, iso(engine.now()), row["id"]))
+            if cur.rowcount != 1:
+                return "dropped"  # another worker finished it meanwhile
             order_row = engine._load(conn, row["order_id"])
-            if row["bound"] and order_row["state"] in engine.lifecycle.holdable:
+            if row["bound"] and order_row["state"] in engine.lifecycle.holdable \
+                    and self._still_needed(row, order_row):
                 engine.apply(conn, order_row, "hold", {"reason": reason}, f"effect:{row['effect']}",
                              engine.now())
         engine._committed()

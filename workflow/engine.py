@@ -106,9 +106,9 @@ class Engine:
                                       of.renewal_of)
             conn.execute(f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES "
                          f"({', '.join('?' * len(row))})", tuple(row.values()))
-            self.apply(conn, row, "place", {}, actor, now)
+            row = self.apply(conn, row, "place", {}, actor, now)
         self._committed()
-        return self.get(order_id)
+        return Order.from_row(row, None)
 
     def _approver(self, validation: str, approver: str | None, cn: str, now: datetime) -> str | None:
         from adapters.approvers import check_approver, default_approver  # pure BR 3.2.2.4.4 rule
@@ -139,9 +139,15 @@ class Engine:
             row = self._load(conn, order_id)
             if expected_version is not None and row["version"] != expected_version:
                 raise ConcurrencyError(order_id, expected_version, row["version"])
-            self.apply(conn, row, trigger, data, actor, self.now())
+            row = self.apply(conn, row, trigger, data, actor, self.now())
+            order = self._order(conn, row)
         self._committed()
-        return self.get(order_id)
+        return order
+
+    def _order(self, conn: sqlite3.Connection, row: dict) -> Order:
+        cert = conn.execute("SELECT serial, not_before, not_after, sha256 FROM certificates "
+                            "WHERE order_id = ?", (row["id"],)).fetchone()
+        return Order.from_row(row, cert)
 
     def verified_certificate(self, order_id: str, data: dict) -> dict:
         """Check a certificate from any CA against the order's key, names and trust roots."""

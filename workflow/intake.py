@@ -41,6 +41,7 @@ def _psl() -> PublicSuffixList:
     return PublicSuffixList(only_icann=True)
 
 
+@lru_cache(maxsize=65536)
 def registrable_domain(host: str) -> str | None:
     return _psl().privatesuffix(host)
 
