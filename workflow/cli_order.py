@@ -224,7 +224,8 @@ def register(main: click.Group) -> None:
         Example: certflow ca approve q3X…   (the part after ?token= in the mail)
         """
         app_id = _local_ca(ctx).approve(token)
-        click.echo(f"approved application {app_id}")
+        order_id = ctx.engine().poll_now(app_id)
+        click.echo(f"approved application {app_id}" + (f" (order {order_id})" if order_id else ""))
 
     @ca.command("applications")
     @click.option("--json", "as_json", is_flag=True, help="print rows as JSON.")

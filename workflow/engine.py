@@ -270,6 +270,19 @@ class Engine:
                 "next_at=excluded.next_at, lease_owner=NULL, lease_until=NULL",
                 [(*r, stamp) for r in rows])
 
+    def poll_now(self, application_id: str) -> str | None:
+        """The CA has news for this application (an approval): look at it on the next
+        dispatch instead of at the next poll interval. Returns the order id."""
+        with self.store.immediate() as conn:
+            row = conn.execute("SELECT id FROM orders WHERE json_extract(data, '$.application_id') = ?",
+                               (application_id,)).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE outbox SET next_at = ? WHERE order_id = ? AND effect = 'poll_ca' "
+                         "AND status = 'pending'", (iso(self.now()), row[0]))
+        self._committed()
+        return row[0]
+
     def schedule_notice(self, order_id: str, template: str, key: str, at: datetime,
                         to: str | None = None, bound: bool = False) -> None:
         """Queue a message outside a transition (renewal reminders, notices to the
