@@ -166,6 +166,7 @@ class AcmeCA:
         """Make (or find again) the ACME order for the application's idempotency key."""
         challenge_type = _challenge_type(application.validation)
         names = _identifiers(application.names)
+        _check_csr(application.csr_pem)
         session = self._connect()
         with self._store.order_lock():
             # checked again under the lock: another process may have made it meanwhile
@@ -230,7 +231,7 @@ class AcmeCA:
         """The CA's suggested renewal window (RFC 9773 ARI), or None if it offers none."""
         cert_id = renewal_cert_id(cert_pem)
         net = self._network(None)
-        directory = self._load_directory(net)
+        self._load_directory(net)
         base = self._directory_json.get("renewalInfo")
         if not base:
             return None
@@ -293,10 +294,7 @@ class AcmeCA:
             self._store.record_answer(challb.uri, record.order_url)
 
     def _finalize(self, session: _Session, record: OrderRecord, order: messages.Order) -> None:
-        try:
-            x509.load_pem_x509_csr(record.csr_pem.encode())
-        except ValueError as exc:
-            raise BadInput("csr", "the order's CSR is not a readable PEM CSR") from exc
+        _check_csr(record.csr_pem)
         order_resource = messages.OrderResource(body=order, uri=record.order_url,
                                                 csr_pem=record.csr_pem.encode())
         with self._edge(session.net, "finalize", order_url=record.order_url, names=record.names):
@@ -507,6 +505,13 @@ def _check_hmac_key(value: str) -> None:
         raise BadInput("eab_hmac_key", "eab_hmac_key must be base64url text")
     if not jose.b64.b64decode(value.strip()):
         raise BadInput("eab_hmac_key", "eab_hmac_key is empty")
+
+
+def _check_csr(csr_pem: str) -> None:
+    try:
+        x509.load_pem_x509_csr(csr_pem.encode())
+    except (ValueError, AttributeError) as exc:
+        raise BadInput("csr", "the order's CSR is not a readable PEM CSR") from exc
 
 
 def _challenge_type(validation: str) -> str:
