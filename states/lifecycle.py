@@ -108,8 +108,8 @@ _STATES = (
                    Effect("deliver", when="application_only"))),
     State("installed", "installed and verified on every target",
           effects=(Effect(NOTIFY, "installed", bound=False),), final=True),
-    State("delivered", "application-only: certificate sent to the customer",
-          effects=(Effect(NOTIFY, "delivered", bound=False),), final=True),
+    # the deliver effect *is* the mail with the certificate attached: nothing more to send
+    State("delivered", "application-only: certificate sent to the customer", final=True),
     State("cancelled", "approval expired, admin refused, or customer cancelled",
           effects=(Effect(NOTIFY, "cancelled", bound=False),
                    Effect("cleanup_validation", bound=False),

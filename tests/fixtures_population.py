@@ -4,6 +4,8 @@ export/import tests. Import into a test module: ``from fixtures_population impor
 """
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -43,7 +45,10 @@ class Population:
         folder = self.config.parent / "var" / "mail"
         tokens = set()
         for path in folder.rglob("*.eml"):
-            tokens.update(re.findall(r"token=([A-Za-z0-9_\-]{16,})", path.read_text(errors="replace")))
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            for part in message.walk():
+                if part.get_content_maintype() == "text":
+                    tokens.update(re.findall(r"[?&]token=([A-Za-z0-9_\-]{16,})", part.get_content()))
         return sorted(tokens)
 
 

@@ -64,8 +64,7 @@ def test_export_import_round_trip(population, exported, fresh):
 
 def test_export_carries_no_private_key_and_no_token(population, exported):
     text = exported.read_text()
-    assert counts(population.config)["keys"] == len(population.installed) + len(population.expired) \
-        + len(population.cancelled)  # so there were keys to leak
+    assert counts(population.config)["keys"] >= len(population.installed)  # there were keys to leak
     assert "PRIVATE KEY" not in text
     tokens = population.approval_tokens()
     assert tokens, "the expired order's approval mail carries a token"

@@ -39,7 +39,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     "install": {"root": (_PATH, "var/servers"), "timeout": (float, 60.0)},
     "effects": {"max_attempts": (int, 8), "backoff_seconds": (float, 30.0),
                 "lease_seconds": (float, 300.0)},
-    "deadlines": {"approval_reminder_days": (list, [3, 1]), "csr_days": (int, 30)},
+    "deadlines": {"approval_reminder_days": (list, [3, 1])},
     "renewal": {"auto_pay": (bool, True), "at": (float, 0.667), "fresh_key": (bool, True),
                 "payment_reminder_days": (list, [14, 7, 1])},
     "policy": {"publicly_trusted": (bool, True)},
