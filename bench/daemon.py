@@ -177,7 +177,7 @@ def bench_pay(work: Path, pays: int) -> list[float]:
     config_path = init_workspace(work / "pay")
     engine = Engine.from_config(str(config_path))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    daemon = subprocess.Popen([sys.executable, "-m", "workflow.cli", "--config", str(config_path),
+    daemon = subprocess.Popen([sys.executable, "-m", "workflow", "--config", str(config_path),
                                "daemon"], env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     conn = engine.store.conn

@@ -116,7 +116,7 @@ def raw_read(conn) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--events", type=int, default=1_000_000, help="events to generate (default 1e6)")
+    p.add_argument("--events", type=int, default=800_000, help="events to generate (default 800000)")
     p.add_argument("--repeat", type=int, default=3, help="timed runs of each, best kept (default 3)")
     p.add_argument("--min-ratio", type=float, default=0.3)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -104,6 +104,15 @@ def test_application_only_order_delivers_after_a_good_customer_csr(workspace, tm
     attachments = {a.get_filename(): a.get_content() for a in delivered[-1].iter_attachments()}
     blob = "".join(v.decode() if isinstance(v, bytes) else v for v in attachments.values())
     assert blob.count("BEGIN CERTIFICATE") >= 2 and "PRIVATE KEY" not in blob
+    # the issued certificate (for the customer's key) and the intermediate that signed it
+    assert sorted(attachments) == ["www.example.jp.chain.crt", "www.example.jp.crt"]
+    leaf = x509.load_pem_x509_certificate(attachments["www.example.jp.crt"])
+    assert hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest() == \
+        done["certificate"]["sha256"]
+    assert leaf.public_key() == x509.load_pem_x509_csr(done["csr"].encode()).public_key()
+    intermediate = x509.load_pem_x509_certificates(attachments["www.example.jp.chain.crt"])[0]
+    leaf.verify_directly_issued_by(intermediate)
+    assert "PRIVATE KEY" not in delivered[-1].as_string()
 
 
 def _ca(tmp_path):

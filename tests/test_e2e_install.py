@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from adapters.base import Bundle
 from adapters.tls_probe import served_fingerprint
+import mailbox
 from fixtures_nginx import Nginx, nginx_factory, pki, wait_for_fingerprint, write_bundle  # noqa: F401
 from helpers import cli_json, configure, place_args, run_cli
 
@@ -98,6 +99,7 @@ def test_broken_server_holds_the_order_and_after_repair_all_three_serve_the_issu
 
     assert held["state"] == "on_hold", held
     assert "web3" in held["reason"] and str(dirs["web3"]) in held["reason"], held["reason"]
+    assert any("web3" in mailbox.body(m) for m in mailbox.to(ws, "ops@hosting.example"))
     assert {name: server_files(path) for name, path in dirs.items()} == before
     assert served_fingerprint(nginx.host_port, CN) == old_fingerprint
 

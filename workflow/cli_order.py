@@ -58,7 +58,12 @@ def order_table(orders, now: datetime, title: str = "orders"):
 def register(main: click.Group) -> None:
     @main.group()
     def order() -> None:
-        """Place, pay, cancel, resume and inspect certificate orders."""
+        """Place, pay, cancel, resume and inspect certificate orders.
+
+        \b
+        Example:
+          certflow order list --state awaiting_approval
+        """
 
     @order.command("place")
     @click.option("--cn", "common_name", required=True, help="common name: the host of https://… (www.example.jp).")
@@ -211,7 +216,12 @@ def register(main: click.Group) -> None:
 
     @main.group()
     def ca() -> None:
-        """The embedded local CA: approve tokens, list applications, print the root."""
+        """The embedded local CA: approve tokens, list applications, print the root.
+
+        \b
+        Example:
+          certflow ca applications --json
+        """
 
     @ca.command("approve")
     @click.argument("token")
@@ -232,7 +242,11 @@ def register(main: click.Group) -> None:
     @pass_ctx
     @handle_errors
     def applications(ctx, as_json: bool) -> None:
-        """Applications the local CA has received (one per idempotency key)."""
+        """Applications the local CA has received (one per idempotency key).
+
+        \b
+        Example: certflow ca applications --json
+        """
         rows = _local_ca(ctx).applications()
         if as_json:
             emit_json(rows)
@@ -251,7 +265,11 @@ def register(main: click.Group) -> None:
     @pass_ctx
     @handle_errors
     def root(ctx) -> None:
-        """Print the local CA's root certificate (PEM), to trust it in a browser or test."""
+        """Print the local CA's root certificate (PEM), to trust it in a browser or test.
+
+        \b
+        Example: certflow ca root > certflow-root.pem
+        """
         click.echo(_local_ca(ctx).root_pem().rstrip("\n"))
 
 

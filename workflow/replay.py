@@ -28,6 +28,7 @@ from workflow.errors import NotFound, ValidationError
 PROGRESS_MIN_ORDERS = 200
 
 _REFUSED = object()        # (trigger, source, dest) is not a transition of the lifecycle
+_NO_ORDER = object()       # before the first row: equal to no order id
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,12 @@ class Folder:
         Yields (order_id, Folded) once per order; after a refusal the rest of that
         order's events are skipped."""
         steps, initial = self.steps, self.lifecycle.initial
-        current = _REFUSED  # no order yet (a value no order id can equal)
+        current = _NO_ORDER
         state = deadline = held = held_from = error = None
         version = 0
         for order_id, seq, at, trigger, source, dest in rows:
             if order_id != current:
-                if current is not _REFUSED:
+                if current is not _NO_ORDER:
                     yield current, Folded(state, version, _deadline_text(deadline), error)
                 current, state, version, deadline, held, held_from, error = (
                     order_id, initial, 0, None, None, None, None)
@@ -148,7 +149,7 @@ class Folder:
             else:
                 deadline = held if action.restore else None
             state, version = dest, seq
-        if current is not _REFUSED:
+        if current is not _NO_ORDER:
             yield current, Folded(state, version, _deadline_text(deadline), error)
 
 
