@@ -124,6 +124,7 @@ class Daemon:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per run
         cfg = self.engine.config["daemon"]
         scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(1)},  # one SQLite connection, one thread

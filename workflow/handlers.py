@@ -127,10 +127,7 @@ def poll_ca(engine, job: dict, order: Order):
 
 def install(engine, job: dict, order: Order):
     a = engine.adapters
-    cert = engine.store.conn.execute("SELECT cert_pem, chain_pem FROM certificates WHERE order_id = ?",
-                                     (order.id,)).fetchone()
-    if cert is None:
-        raise PermanentError(f"order {order.id} has no certificate to install")
+    cert = _certificate(engine, order, "install")
     key_pem = engine.keys.private_key(order, create=False)
     contract = engine.config.contracts[order.contract]
     targets = [Target(name=t.get("name") or t["path"].rstrip("/").rsplit("/", 1)[-1], path=t["path"],
@@ -142,10 +139,7 @@ def install(engine, job: dict, order: Order):
 
 def deliver(engine, job: dict, order: Order):
     a = engine.adapters
-    cert = engine.store.conn.execute("SELECT cert_pem, chain_pem FROM certificates WHERE order_id = ?",
-                                     (order.id,)).fetchone()
-    if cert is None:
-        raise PermanentError(f"order {order.id} has no certificate to deliver")
+    cert = _certificate(engine, order, "deliver")
     send(engine, order, "delivered", job["idem_key"],
          attachments=a.delivery_attachments(cert["cert_pem"], cert["chain_pem"], order.common_name))
     return Outcome("deliver")
@@ -164,6 +158,14 @@ def cancel_ca(engine, job: dict, order: Order):
     if app_id:
         engine.adapters.ca.cancel(app_id)
     return None
+
+
+def _certificate(engine, order: Order, purpose: str):
+    cert = engine.store.conn.execute("SELECT cert_pem, chain_pem FROM certificates WHERE order_id = ?",
+                                     (order.id,)).fetchone()
+    if cert is None:
+        raise PermanentError(f"order {order.id} has no certificate to {purpose}")
+    return cert
 
 
 def _with(order: Order, **changes) -> Order:
