@@ -561,15 +561,20 @@ def _authorization_failure(authz: messages.AuthorizationResource,
         return None
     for challb in authz.body.challenges:
         if challb.error is not None:
+            # the detail quotes the challenge URL; its token stays out of the reason (which
+            # goes to events, exports and the customer's mail), as it does for challenge names
+            token = challb.chall.encode("token") if hasattr(challb.chall, "token") else None
             return _problem_refusal(f"ACME validation of {domain} failed", challb.error,
-                                    record.order_url, domain=domain)
+                                    record.order_url, redact=token, domain=domain)
     return Refused(f"ACME authorization for {domain} is invalid (the CA gave no reason)",
                    domain=domain, order_url=record.order_url)
 
 
 def _problem_refusal(what: str, problem: messages.Error, order_url: str,
-                     **values: Any) -> Refused:
+                     redact: str | None = None, **values: Any) -> Refused:
     detail = _one_line(problem.detail or problem.title or str(problem.typ))
+    if redact:
+        detail = detail.replace(redact, "<token>")
     if problem.identifier is not None:
         values.setdefault("domain", problem.identifier.value)
     return Refused(f"{what}: {detail}", detail=detail, problem=str(problem.typ),

@@ -4,6 +4,7 @@ contacts are rejected; file validation checked over HTTP through ``[ca] connect_
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -17,7 +18,23 @@ pytestmark = pytest.mark.integration
 CUSTOMER = "owner@example.jp"
 APPROVAL_SUBJECT = "サーバー証明書発行手続きのご案内"
 #: 2025-07-01 is before SC-080 (2025-07-15): WHOIS-based approval mail is still allowed
-BEFORE_SC080 = ["faketime", "2025-07-01 12:00:00"]
+BEFORE_SC080 = datetime(2025, 7, 1, 12, 0, 0)
+
+
+class FakeTime:
+    """``faketime`` prefixes for successive CLI calls, a minute apart from ``start``.
+
+    faketime starts every process at the given moment, so one fixed moment for all calls
+    would send each process back to where the previous one started: work queued by a
+    slow process would look not yet due to the next one."""
+
+    def __init__(self, start: datetime) -> None:
+        self.at = start
+
+    def __call__(self) -> list[str]:
+        prefix = ["faketime", self.at.strftime("%Y-%m-%d %H:%M:%S")]
+        self.at += timedelta(minutes=1)
+        return prefix
 
 
 def template(msg) -> str:
@@ -75,26 +92,27 @@ def contacts_config(request, workspace, whois_server, web_server):
 def test_contact_lookup_before_sc080(workspace, contacts_config):
     real_cn, contact, proxied_cn, markers = CONTACT_CASES[contacts_config]
 
+    later = FakeTime(BEFORE_SC080)
+
     def cli(*args, **kw):
-        return run_cli(workspace, *args, prefix=BEFORE_SC080, **kw)
+        return run_cli(workspace, *args, prefix=later(), **kw)
 
     ids = {}
     for cn in (real_cn, proxied_cn):
         placed = cli_json(workspace, "order", "place",
-                          *place_args(common_name=cn, validation="email-whois"),
-                          prefix=BEFORE_SC080)
+                          *place_args(common_name=cn, validation="email-whois"), prefix=later())
         cli("order", "pay", placed["id"], check=True)
         ids[cn] = placed["id"]
     cli("daemon", "--once", check=True)
 
-    real = cli_json(workspace, "order", "show", ids[real_cn], prefix=BEFORE_SC080)
-    assert real["state"] == "awaiting_approval"
+    real = cli_json(workspace, "order", "show", ids[real_cn], prefix=later())
+    assert real["state"] == "awaiting_approval" and real["approver"] == contact
     [approval] = mailbox.to(workspace, contact)
     assert template(approval) == "approval_request"
     assert real_cn in str(approval["Subject"]) and APPROVAL_SUBJECT in str(approval["Subject"])
     assert re.fullmatch(r"[A-Za-z0-9_-]{22,}", mailbox.token_in(approval))
 
-    proxied = cli_json(workspace, "order", "show", ids[proxied_cn], prefix=BEFORE_SC080)
+    proxied = cli_json(workspace, "order", "show", ids[proxied_cn], prefix=later())
     assert proxied["state"] == "rejected"
     reason = proxied["reason"]
     assert "privacy" in reason.lower() and proxied_cn.removeprefix("www.") in reason
@@ -103,8 +121,15 @@ def test_contact_lookup_before_sc080(workspace, contacts_config):
                 if template(m) == "rejected" and str(m["X-Certflow-Order"]) == ids[proxied_cn]]
     assert rejected and proxied_cn in mailbox.body(rejected[0])
     # nobody behind the proxy was mailed an approval link
-    approvals = [m for m in mailbox.messages(workspace) if template(m) == "approval_request"]
-    assert approvals == [approval]
+    approvals = [str(m["Message-ID"]) for m in mailbox.messages(workspace)
+                 if template(m) == "approval_request"]
+    assert approvals == [str(approval["Message-ID"])]
+
+    # from SC-080 on, the same order is refused at intake
+    refused = run_cli(workspace, "order", "place",
+                      *place_args(common_name=real_cn, validation="email-whois"),
+                      prefix=["faketime", "2025-07-15 12:00:00"])
+    assert refused.returncode == 2 and "SC-080" in refused.stderr
 
 
 # --- file validation over HTTP -----------------------------------------------------------

@@ -44,12 +44,12 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
                 "payment_reminder_days": (list, [14, 7, 1])},
     "policy": {"publicly_trusted": (bool, True)},
     "daemon": {"dispatch_seconds": (float, 0.5), "deadline_seconds": (float, 30.0),
-               "renewal_seconds": (float, 3600.0), "workers": (int, 1)},
+               "renewal_seconds": (float, 3600.0)},
 }
 CONTRACT_SCHEMA: dict[str, tuple[Any, Any]] = {
     "plan": (str, None), "status": (str, "active"), "fixed_ip": (bool, False),
     "plesk": (bool, True), "webroot": (_PATH, None), "servers": (list, None),
-    "reload": (str, None), "verify": (str, None), "customer": (str, None),
+    "reload": (str, None), "verify": (str, None),
 }
 CONTRACT_STATUSES = ("active", "suspended", "expired", "cancelled")
 CA_KINDS = ("local", "acme", "manual")

@@ -16,9 +16,10 @@ import os
 import re
 import shutil
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+from workflow.clock import parse_iso
 from workflow.errors import ValidationError
 
 MARKER = ".certflow-demo"
@@ -245,7 +246,7 @@ def _tell(story: Story) -> None:
     s.daemon_pass(show_mail=True)
 
     s.chapter("5. Ten days pass without an approval")
-    deadline = datetime.fromisoformat(engine.get(silent).deadline_at.replace("Z", "+00:00"))
+    deadline = parse_iso(engine.get(silent).deadline_at)
     s.clock.set(deadline - timedelta(days=3) + timedelta(minutes=1))
     s.say("[magenta]⏩ seven days later: three days are left[/]")
     s.daemon_pass(show_mail=True)

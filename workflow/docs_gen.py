@@ -192,7 +192,6 @@ CONFIG_DOCS: dict[str, str] = {
                                "process wakes it at once).",
     "daemon.deadline_seconds": "Interval of the deadline sweep (10-day approval expiry, reminders).",
     "daemon.renewal_seconds": "Interval of the renewal sweep.",
-    "daemon.workers": "Effect workers (the daemon currently runs one).",
 }
 
 CONTRACT_DOCS: dict[str, str] = {
@@ -207,7 +206,6 @@ CONTRACT_DOCS: dict[str, str] = {
                "= a load-balanced group, installed all-or-nothing with one key.",
     "reload": "Command run after the files are swapped in (e.g. `systemctl reload nginx`).",
     "verify": "`host:port` whose TLS handshake must then present the new certificate.",
-    "customer": "Free text: who the contract belongs to (for the operator).",
 }
 
 
@@ -289,7 +287,6 @@ A load-balanced contract whose servers are reloaded and checked by a TLS handsha
 ```toml
 [contracts."C-5001"]
 plan = "pro"
-customer = "Example Corp."
 servers = [
   { path = "/srv/web1/ssl", reload = "ssh web1 sudo systemctl reload nginx", verify = "10.0.0.11:443" },
   { path = "/srv/web2/ssl", reload = "ssh web2 sudo systemctl reload nginx", verify = "10.0.0.12:443" },
