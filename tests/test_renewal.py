@@ -35,10 +35,14 @@ def test_lifetime_follows_the_dated_policy(workspace, day, cap):
 
 
 def test_lifetime_under_faketime_through_the_cli(workspace):
-    o = cli_json(workspace, "order", "place", *place_args(), prefix=["faketime", "2027-04-01 09:00:00"])
-    run_cli(workspace, "order", "pay", o["id"], prefix=["faketime", "2027-04-01 09:00:00"], check=True)
-    run_cli(workspace, "daemon", "--once", prefix=["faketime", "2027-04-01 09:00:00"], check=True)
-    shown = cli_json(workspace, "order", "show", o["id"], prefix=["faketime", "2027-04-01 09:00:00"])
+    # each process starts at its own fake time: later calls get later times, so work
+    # queued by one call is due for the next
+    at = lambda minute: ["faketime", f"2027-04-01 09:{minute:02d}:00"]  # noqa: E731
+    o = cli_json(workspace, "order", "place", *place_args(), prefix=at(0))
+    run_cli(workspace, "order", "pay", o["id"], prefix=at(1), check=True)
+    run_cli(workspace, "daemon", "--once", prefix=at(2), check=True)
+    shown = cli_json(workspace, "order", "show", o["id"], prefix=at(3))
+    assert shown["state"] == "installed", shown["reason"]
     cert = shown["certificate"]
     life = parse_iso(cert["not_after"]) - parse_iso(cert["not_before"]) + timedelta(seconds=1)
     assert timedelta(days=98) <= life <= timedelta(days=100)

@@ -322,7 +322,7 @@ class Engine:
         if state:
             sql += " WHERE o.state = ?"
             args = (state,)
-        sql += " ORDER BY o.created_at, o.id"
+        sql += " ORDER BY o.created_at, o.rowid"
         return [Order.from_row(r, r) for r in self.store.conn.execute(sql, args)]
 
     def history(self, order_id: str) -> list[Event]:

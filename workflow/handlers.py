@@ -105,7 +105,11 @@ def submit_ca(engine, job: dict, order: Order):
         a.validator.place(challenge, webroot)
     return Outcome("ca_accept", {
         "application_id": submission.application_id,
-        "challenges": [{"kind": c.kind, "domain": c.domain, "name": c.name} for c in submission.challenges],
+        # a dns record's value is kept (orders.data only, never events or exports) so that
+        # cleanup can tell the hook which TXT record to remove
+        "challenges": [{"kind": c.kind, "domain": c.domain, "name": c.name,
+                        **({"content": c.content} if c.kind == "dns" else {})}
+                       for c in submission.challenges],
         "approver": submission.approver or approver,
     })
 
@@ -149,7 +153,8 @@ def cleanup_validation(engine, job: dict, order: Order):
     a = engine.adapters
     webroot = webroot_for(engine, order)
     for c in order.data.get("challenges") or ():
-        a.validator.remove(Challenge(c["kind"], c["domain"], c["name"], ""), webroot)
+        a.validator.remove(Challenge(c["kind"], c["domain"], c["name"], c.get("content", "")),
+                           webroot)
     return None
 
 
