@@ -174,6 +174,8 @@ def test_failing_webhook_is_retried_then_listed_for_the_operator(workspace, webh
         documents = [json.loads(t["body"]) for t in tries]
         # a retry is recognisably the same message
         assert len({(d["template"], d["message_id"]) for d in documents}) == 1
+        # and says the same thing, even when the order moved on between tries
+        assert len({d["body"] for d in documents}) == 1, documents[0]["template"]
     status = cli_json(workspace, "status")
     failed = [f for f in status["failed_effects"] if f["order_id"] == order["id"]]
     assert {"order_received", "work_started", "installed"} <= {f["param"] for f in failed}

@@ -63,9 +63,17 @@ def notify(engine, job: dict, order: Order):
     to = None
     if template == "on_hold" or recipient == "operator":
         to = engine.config["notify"]["operator"]
-    send(engine, order, template, job["idem_key"], to=to)
+    extra = {}
+    queued_in = engine.lifecycle.state(job["state"]) if job["state"] in engine.lifecycle.state_names else None
+    if queued_in and queued_in.deadline and order.state != job["state"]:
+        # a retry after the order moved on still tells the deadline of the state that queued it
+        at = engine.store.conn.execute("SELECT at FROM events WHERE order_id = ? AND seq = ?",
+                                       (order.id, job["seq"])).fetchone()
+        if at:
+            extra["deadline_at"] = parse_iso(at[0]) + queued_in.deadline[0]
+    send(engine, order, template, job["idem_key"], to=to, **extra)
     if template == "approval_reminder" and order.approver and order.approver != order.email:
-        send(engine, order, template, job["idem_key"] + ":approver", to=order.approver)
+        send(engine, order, template, job["idem_key"] + ":approver", to=order.approver, **extra)
     return None
 
 
