@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import email.utils
 import re
 import threading
 import time
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapters.acme_store import AcmeStore, OrderRecord
+from adapters.retry_after import retry_after_seconds
 from adapters.base import (
     AdapterError,
     Application,
@@ -596,19 +596,10 @@ def _http_error(exc: acme_errors.ClientError, action: str,
 
 def _parse_retry_after(response: requests.Response | None,
                        clock: Callable[[], datetime]) -> float | None:
-    """Retry-After in seconds (delta-seconds or an HTTP date), None when absent or bad."""
+    """Retry-After in seconds, None when absent or bad."""
     if response is None:
         return None
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (_aware(when) - _aware(clock())).total_seconds())
+    return retry_after_seconds(response.headers.get("Retry-After"), _aware(clock()))
 
 
 def _aware(moment: datetime) -> datetime:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterator
 
+from adapters.files import write_atomic
+from adapters.sqlite_tx import immediate
 from adapters.base import PermanentError
 
 SCHEMA = (
@@ -140,21 +142,7 @@ class AcmeStore:
         self._write("account.json", json.dumps({"directory": directory, "url": url}).encode())
 
     def _write(self, name: str, content: bytes) -> None:
-        """Replace a file atomically and durably, mode 0600 from the first byte."""
-        path = os.path.join(self.state_dir, name)
-        temp = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, content)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-        dir_fd = os.open(self.state_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(os.path.join(self.state_dir, name), content, 0o600)
 
     # --- orders -------------------------------------------------------------------
 
@@ -203,14 +191,8 @@ class AcmeStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._connect() as db, immediate(db):
+            yield db
 
 
 def _restrict(db_path: str) -> None:

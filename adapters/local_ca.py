@@ -26,7 +26,6 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -34,6 +33,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from adapters.files import write_atomic
 from adapters.base import (Application, BadInput, Challenge, Issued, Notice, Notifier, Pending,
                            PermanentError, Refused, Submission, TransientError)
 from adapters.keys import KeyVault, check_customer_csr, load_csr
@@ -57,22 +57,6 @@ USED_TOKEN = "unknown or already used approval token"
 
 def _utc(when: datetime) -> datetime:
     return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
-
-
-def _write_atomic(path: str, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` with ``mode`` from the first byte; readers see all or nothing."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class LocalCA:
@@ -138,8 +122,8 @@ class LocalCA:
     def _save(self, name: str, key, cert: x509.Certificate) -> None:
         key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
-        _write_atomic(self._path(f"{name}.key.enc"), self.vault.encrypt(key_pem), 0o600)
-        _write_atomic(self._path(f"{name}.pem"), cert.public_bytes(serialization.Encoding.PEM),
+        write_atomic(self._path(f"{name}.key.enc"), self.vault.encrypt(key_pem), 0o600)
+        write_atomic(self._path(f"{name}.pem"), cert.public_bytes(serialization.Encoding.PEM),
                       0o644)
 
     def _load_key(self, name: str):

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
 
+from adapters.sqlite_tx import immediate
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applications (
     application_id    TEXT PRIMARY KEY,
@@ -95,13 +97,8 @@ class CAStore:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception)."""
         db = self._connect()
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(db):
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
         finally:
             db.close()
 

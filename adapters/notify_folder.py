@@ -7,10 +7,10 @@ atomically, so a retry after a crash rewrites the same file rather than adding o
 from __future__ import annotations
 
 import email.policy
-import os
 import tempfile
 from pathlib import Path
 
+from adapters.files import write_atomic
 from adapters.base import Notice, PermanentError, TransientError
 from adapters.messages import MessageBuilder, message_hash
 
@@ -35,7 +35,7 @@ class FolderNotifier:
         target = self.path_for(notice)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(target, data)
+            write_atomic(target, data, 0o644, suffix=".eml")
         except PermissionError as exc:
             raise PermanentError(f"mail folder {self.folder}: permission denied",
                                  folder=str(self.folder)) from exc
@@ -52,25 +52,3 @@ class FolderNotifier:
         except OSError as exc:
             raise TransientError(f"mail folder {self.folder} is not writable: "
                                  f"{exc.strerror or exc}", folder=str(self.folder)) from exc
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".eml")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    # make the rename itself durable
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

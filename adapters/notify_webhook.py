@@ -12,7 +12,6 @@ without its query string or credentials, never the secret.
 """
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import hmac
 import json
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from adapters.retry_after import retry_after_seconds
 from adapters.base import BadInput, Notice, PermanentError, TransientError
 from adapters.messages import MessageBuilder
 
@@ -156,19 +156,7 @@ class WebhookNotifier:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return retry_after_seconds(response.headers.get("Retry-After"), datetime.now(timezone.utc))
 
 
 def _safe_url(url: str) -> str:

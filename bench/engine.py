@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workflow import config as config_mod  # noqa: E402
-from workflow.clock import MovableClock, iso  # noqa: E402
+from workflow.clock import MovableClock  # noqa: E402
 from workflow.engine import Engine  # noqa: E402
 from workflow.workspace import default_config_text  # noqa: E402
 

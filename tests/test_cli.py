@@ -1,10 +1,9 @@
 """The CLI contract, through real subprocesses on a workspace made by `certflow init`."""
-import json
 import sqlite3
 
 import pytest
 
-from helpers import ORDER, cli_json, configure, place_args, run_cli
+from helpers import cli_json, place_args, run_cli
 
 
 def counts(workspace):

@@ -103,7 +103,7 @@ def load(path: str | os.PathLike) -> Config:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("config", f"config file not found (run `certflow init` or set --config)",
+        raise ConfigError("config", "config file not found (run `certflow init` or set --config)",
                           str(p)) from None
     except OSError as exc:
         raise ConfigError("config", f"cannot read config: {exc.strerror}", str(p)) from None

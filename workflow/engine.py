@@ -11,14 +11,14 @@ import json
 import secrets
 import sqlite3
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from states import LIFECYCLE, GuardContext, Lifecycle
 from states.guards import application_only
 from states.policy import WHOIS_MAIL_ENDED
 from workflow import config as config_mod
 from workflow.clock import Clock, SystemClock, iso, parse_iso
-from workflow.errors import ConcurrencyError, InvalidTransition, NotFound, ValidationError
+from workflow.errors import ConcurrencyError, NotFound, ValidationError
 from workflow.intake import validate_order
 from workflow.machine import SharedMachine
 from workflow.model import Event, Order
@@ -126,7 +126,7 @@ class Engine:
             if approver:
                 raise ValidationError("approver", "approver comes from WHOIS/RDAP with email-whois", approver)
         elif approver:
-            raise ValidationError("approver", f"approver is only used with --validation email", approver)
+            raise ValidationError("approver", "approver is only used with --validation email", approver)
         return None
 
     def fire(self, order_id: str, trigger: str, *, actor: str = "api",

@@ -3,7 +3,6 @@ adapters with the row's idempotency key, and returns an Outcome (a trigger to fi
 a Later (look again), or None (done, nothing to fire)."""
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Callable
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from workflow.clock import iso, parse_iso
+from workflow.clock import parse_iso
 from workflow.errors import CertflowError
 
 log = logging.getLogger("certflow.renewal")
