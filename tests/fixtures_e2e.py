@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import http.server
 import json
-import socketserver
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from fixtures_whois import WhoisServer  # noqa: F401  (re-exported for the e2e tests)
 
 __all__ = ["CONTACTS", "recorded", "rdap_route", "WhoisServer", "WebServer", "whois_server",
            "web_server"]
@@ -24,33 +25,6 @@ CONTACTS = Path(__file__).parent / "data" / "contacts"
 def recorded(name: str) -> str:
     """A recorded WHOIS/RDAP answer from tests/data/contacts."""
     return (CONTACTS / name).read_text(encoding="utf-8")
-
-
-class WhoisServer:
-    """RFC 3912 on 127.0.0.1: one query line in, ``answers[query]`` out, then close."""
-
-    def __init__(self, answers: dict[str, str], encoding: str = "utf-8") -> None:
-        self.answers = {k.lower(): v for k, v in answers.items()}
-        self.queries: list[str] = []
-        outer = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                line = self.rfile.readline(512).decode("ascii", "replace").strip()
-                outer.queries.append(line)
-                answer = outer.answers.get(line.lower(), "No match!!\n")
-                self.wfile.write(answer.replace("\n", "\r\n").encode(encoding))
-
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
 
 
 @dataclass
