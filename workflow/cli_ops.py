@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 
 from workflow.cli import emit_json, handle_errors, pass_ctx
 
@@ -65,7 +66,7 @@ def register(main: click.Group) -> None:
                 for c in cols:
                     tt.add_column(c, overflow="fold")
                 for r in rows:
-                    tt.add_row(*(str(r.get(c) or "") for c in cols))
+                    tt.add_row(*(escape(str(r.get(c) or "")) for c in cols))
                 con.print(tt)
 
     @main.command()

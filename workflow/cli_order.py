@@ -5,6 +5,7 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from workflow.cli import emit_json, handle_errors, pass_ctx
 from workflow.errors import ValidationError
@@ -26,7 +27,7 @@ def _print_order(order) -> None:
                 "email", "deadline_at", "reason", "renewal_of", "version", "created_at", "updated_at"):
         value = d.get(key)
         if value not in (None, [], ""):
-            t.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+            t.add_row(key, escape(", ".join(value) if isinstance(value, list) else str(value)))
     if order.certificate:
         c = order.certificate
         t.add_row("certificate", f"serial {c.serial}\nnot_after {c.not_after}\nsha256 {c.sha256}")
@@ -51,7 +52,7 @@ def order_table(orders, now: datetime, title: str = "orders"):
               "on_hold": "bold red"}
     for o in orders:
         t.add_row(o.id, f"[{styles.get(o.state, 'cyan')}]{o.state}[/]", o.common_name, o.plan,
-                  _age(o.created_at, now), o.deadline_at or "", (o.reason or "")[:80])
+                  _age(o.created_at, now), o.deadline_at or "", escape((o.reason or "")[:80]))
     return t
 
 
@@ -211,7 +212,7 @@ def register(main: click.Group) -> None:
             t.add_column(col, overflow="fold")
         for e in events:
             t.add_row(str(e.seq), e.at, e.trigger, e.source, e.dest, e.actor,
-                      ", ".join(f"{k}={v}" for k, v in e.data.items())[:100])
+                      escape(", ".join(f"{k}={v}" for k, v in e.data.items())[:100]))
         Console().print(t)
 
     @main.group()
@@ -258,7 +259,7 @@ def register(main: click.Group) -> None:
         for c in cols:
             t.add_column(c, overflow="fold")
         for r in rows:
-            t.add_row(*(str(r.get(c) or "") for c in cols))
+            t.add_row(*(escape(str(r.get(c) or "")) for c in cols))
         Console().print(t)
 
     @ca.command("root")

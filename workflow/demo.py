@@ -19,6 +19,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from rich.markup import escape
+
 from workflow.clock import parse_iso
 from workflow.errors import ValidationError
 
@@ -157,7 +159,7 @@ class Story:
             for path in mail_files(self.engine):
                 if path not in before:
                     msg = read_mail(path)
-                    self.console.print(f"    ✉ to {msg['To']}: {msg['Subject']}")
+                    self.console.print(f"    ✉ to {escape(str(msg['To']))}: {escape(str(msg['Subject']))}")
 
     def state(self, order_id: str) -> str:
         return self.engine.get(order_id).state
@@ -267,7 +269,7 @@ def _report(story: Story) -> None:
     for cn, order_id in s.ids.items():
         o = engine.get(order_id)
         t.add_row(o.id, o.common_name, o.plan, o.contract, o.validation,
-                  f"[{_STYLES.get(o.state, 'cyan')}]{o.state}[/]", o.reason or "")
+                  f"[{_STYLES.get(o.state, 'cyan')}]{o.state}[/]", escape(o.reason or ""))
     con.print(t)
 
     s.chapter("Timelines (order history)")
@@ -295,7 +297,7 @@ def _report(story: Story) -> None:
         t.add_column(col, overflow="fold")
     for path in mails:
         m = read_mail(path)
-        t.add_row(path.name[:12] + "….eml", str(m["To"]), str(m["Subject"]))
+        t.add_row(path.name[:12] + "….eml", escape(str(m["To"])), escape(str(m["Subject"])))
     con.print(t)
 
     servers = Path(cfg["install"]["root"])
