@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Callable, Iterator
 
 from adapters.files import write_atomic
-from adapters.sqlite_tx import immediate
+from adapters.sqlite_tx import immediate, use_wal
 from adapters.base import PermanentError
 
 SCHEMA = (
@@ -183,7 +183,7 @@ class AcmeStore:
         db = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
         try:
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
+            use_wal(db)
             db.execute("PRAGMA synchronous=FULL")
             yield db
         finally:

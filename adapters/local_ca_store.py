@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
 
-from adapters.sqlite_tx import immediate
+from adapters.sqlite_tx import immediate, use_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applications (
@@ -81,7 +81,7 @@ class CAStore:
         """Create the file and tables if missing (safe to run from two processes at once)."""
         db = self._connect()
         try:
-            db.execute("PRAGMA journal_mode = WAL")
+            use_wal(db)
             db.execute("BEGIN IMMEDIATE")
             # statement by statement: executescript() would commit the open transaction
             # (the schema's comments hold no semicolon)

@@ -35,7 +35,7 @@ class FolderNotifier:
         target = self.path_for(notice)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, data, 0o600, suffix=".eml")  # mail may carry an approval link
+            write_atomic(target, data, 0o600)  # mail may carry an approval link
         except PermissionError as exc:
             raise PermanentError(f"mail folder {self.folder}: permission denied",
                                  folder=str(self.folder)) from exc

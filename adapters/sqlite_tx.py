@@ -2,8 +2,22 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import contextmanager
 from typing import Iterator
+
+
+def use_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch to WAL. Two processes opening a new file at once can see "database is
+    locked" here even with a busy timeout (the switch is not covered by it): retry."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 @contextmanager

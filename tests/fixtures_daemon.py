@@ -45,7 +45,7 @@ class DaemonProcess:
             self.proc = subprocess.Popen(CERTFLOW + ["--config", str(self.config), "-v", "daemon"],
                                          stdout=log, stderr=log, env=env, cwd=str(ROOT))
         if wait:
-            wait_for(lambda: f"lease owner " in self.log_text() and self.started_pid() == self.pid,
+            wait_for(lambda: "lease owner " in self.log_text() and self.started_pid() == self.pid,
                      what="the daemon to start")
         return self
 

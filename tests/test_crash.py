@@ -2,6 +2,8 @@
 one database, never lose an order nor apply anything twice."""
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import random
 import sqlite3
@@ -13,7 +15,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-import mailbox
 from fixtures_daemon import applications_per_order, daemons, wait_for  # noqa: F401  (fixture)
 from helpers import ORDER, cli_json, configure, run_cli
 from workflow import config as config_mod
@@ -50,6 +51,21 @@ def progress(config: Path) -> int:
         return conn.execute("SELECT count(*) FROM outbox WHERE status != 'pending'").fetchone()[0]
 
 
+def delivered(config: Path) -> list:
+    """The messages in the mail folder. Dot files are the folder notifier's temporary files:
+    a writer killed between writing and renaming leaves one behind, never a message."""
+    folder = Path(config).parent / "var/mail"
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in sorted(folder.glob("*.eml")) if not p.name.startswith(".")]
+
+
+def unfinished(config: Path) -> int:
+    """Orders not installed yet plus effects not run yet."""
+    with db(config) as conn:
+        return conn.execute("SELECT (SELECT count(*) FROM orders WHERE state != 'installed') + "
+                            "(SELECT count(*) FROM outbox WHERE status = 'pending')").fetchone()[0]
+
+
 def pending(config: Path) -> int:
     with db(config) as conn:
         return conn.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
@@ -70,11 +86,10 @@ def assert_each_applied_once(config: Path, ids: list[str]) -> None:
             assert [r["seq"] for r in history] == list(range(1, len(history) + 1))
             assert [r["trigger"] for r in history] == \
                 ["place", "pay", "submit", "ca_accept", "issue", "install"]
-    sent = Counter((m["X-Certflow-Order"], m["X-Certflow-Template"])
-                   for m in mailbox.messages(config))
+    sent = Counter((m["X-Certflow-Order"], m["X-Certflow-Template"]) for m in delivered(config))
     for order_id in ids:
         assert {t for (o, t) in sent if o == order_id} == CUSTOMER_MAILS
-    assert set(sent.values()) == {1}
+    assert [k for k, n in sent.items() if n > 1] == []
     for order_id in ids:
         cn = orders[order_id]["common_name"]
         pem = (Path(config).parent / f"var/servers/C-1001/{cn}/cert.pem").read_bytes()
@@ -100,12 +115,13 @@ def test_daemon_killed_four_times_mid_work_loses_and_repeats_nothing(workspace, 
                 "SELECT id FROM outbox WHERE status = 'pending' AND lease_owner LIKE ?",
                 (f"%:{daemon.pid}:%",))]
     assert kills >= 4, "the work was done before the fourth kill"
-    print("DIAG", kills, len(orphaned), pending(workspace), Counter(o["state"] for o in cli_json(workspace, "order", "list")))
     assert orphaned, "no kill landed while the daemon held claimed work"
 
     # leases of the dead processes are not waited out (5 minutes): taken over at once
     for _ in range(3):
         run_cli(workspace, "daemon", "--once", check=True)
+        if not pending(workspace):
+            break
     with db(workspace) as conn:
         left = conn.execute(f"SELECT count(*) FROM outbox WHERE status = 'pending' AND id IN "
                             f"({', '.join('?' * len(orphaned))})", orphaned).fetchone()[0]
@@ -117,8 +133,7 @@ def test_two_daemons_on_one_database_never_apply_an_effect_twice(workspace, daem
     configure(workspace, {"daemon.dispatch_seconds": 0.2})
     first, second = daemons(workspace), daemons(workspace)
     ids = paid_orders(workspace, 16)
-    wait_for(lambda: {o["state"] for o in cli_json(workspace, "order", "list")} == {"installed"},
-             what="both daemons to install every order")
+    wait_for(lambda: not unfinished(workspace), what="both daemons to install every order")
     assert first.terminate() == 0 and second.terminate() == 0
     assert_each_applied_once(workspace, ids)
     with db(workspace) as conn:

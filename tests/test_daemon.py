@@ -202,7 +202,7 @@ def test_daemon_picks_up_a_payment_made_by_another_process_at_once(workspace, da
     daemon = daemons(workspace)
     order_id = place_and_pay(workspace)
     wait_for(lambda: cli_json(workspace, "order", "show", order_id)["state"] == "installed",
-             what="the order to be installed by the running daemon")
+             what="the order to be installed by the running daemon", interval=0.5)
     assert daemon.terminate() == 0
 
 
@@ -236,3 +236,28 @@ def test_sigterm_finishes_the_current_effect_and_exits_zero(workspace, daemons):
 def test_idle_daemon_exits_zero_on_sigterm(workspace, daemons):
     daemon = daemons(workspace)
     assert daemon.terminate(timeout=30) == 0
+
+
+def test_one_order_that_cannot_fire_does_not_hold_back_the_others(engine, clock, caplog):
+    from workflow import deadlines
+    good, bad = _paid_email_order(engine), _paid_email_order(engine)
+    with engine.store.immediate() as conn:  # damaged data: firing it raises
+        conn.execute("UPDATE orders SET data = '{not json' WHERE id = ?", (bad,))
+    clock.advance(timedelta(days=10))
+    assert deadlines.sweep(engine) == 1
+    assert engine.get(good).state == "cancelled"
+    assert engine.store.conn.execute("SELECT state FROM orders WHERE id = ?",
+                                     (bad,)).fetchone()[0] == "awaiting_approval"
+    assert f"order {bad} could not fire" in caplog.text
+    assert deadlines.sweep(engine) == 0  # asked again next sweep, still refused, still alone
+
+
+def test_a_deadline_the_lifecycle_no_longer_allows_is_cleared(engine, clock):
+    from workflow import deadlines
+    order_id = _paid_email_order(engine)
+    with engine.store.immediate() as conn:
+        conn.execute("UPDATE orders SET deadline_trigger = 'install' WHERE id = ?", (order_id,))
+    clock.advance(timedelta(days=10))
+    assert deadlines.sweep(engine) == 0
+    order = engine.get(order_id)
+    assert order.state == "awaiting_approval" and order.deadline_at is None

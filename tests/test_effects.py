@@ -13,7 +13,7 @@ import pytest
 
 import mailbox
 from fixtures_daemon import mails_of, wait_for
-from helpers import ORDER, cli_json, configure, make_workspace, place_args, run_cli
+from helpers import ORDER, cli_json, make_workspace, place_args, run_cli
 from workflow import config as config_mod
 from workflow.clock import iso, parse_iso
 from workflow.daemon import Daemon
@@ -169,7 +169,7 @@ def _lease(engine, row_id: int, owner: str) -> None:
 
 def test_lease_of_a_dead_worker_is_taken_over_at_once(engine):
     from workflow.effects import HOST
-    order = engine.place(**ORDER)
+    engine.place(**ORDER)
     [row] = Dispatcher(engine).claim()
     _lease(engine, row["id"], f"{HOST}:{_dead_pid()}:deadbeef")
     [taken] = Dispatcher(engine).claim()

@@ -1,10 +1,14 @@
 """The outbox dispatcher: effects run after commit, at least once, never applied twice.
 
-A row is claimed with a lease (``lease_owner``, ``lease_until``); a worker that died
-holding one loses it when the lease lapses, or at once when it ran on this host and its
-process is gone. After claiming, the dispatcher checks again that the order still needs
-the work. The adapter call happens outside any transaction with the row's idempotency
-key; its outcome comes back as a trigger, committed together with the row's completion.
+A row is claimed with a lease (``lease_owner`` = ``host:pid:random``, ``lease_until``);
+a worker that died holding one loses it when the lease lapses, or at once when it ran on
+this host and its process is gone (or a zombie nobody reaped). After claiming, the
+dispatcher checks again that the order still needs the work (same state, same visit of
+it); a row whose order moved on is ``dropped``. The adapter call happens outside any
+transaction with the row's idempotency key, so a re-run after a crash repeats nothing
+outside; its outcome comes back as a trigger, committed in one transaction with the
+row's completion, and only if the row is still pending then: two workers can never both
+apply an outcome.
 
 Retry schedule (``[effects]``): attempt n waits ``backoff_seconds * 2**(n-1)``, plus up to
 25 % jitter so a fleet of failed orders does not retry in step, capped at six hours. A
@@ -22,8 +26,7 @@ import sqlite3
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from adapters.base import AdapterError, BadInput, PermanentError, Refused, TransientError
 from workflow.clock import iso

@@ -13,6 +13,8 @@ from typing import Callable, Iterator
 
 import sqlite_utils
 
+from adapters.sqlite_tx import use_wal
+
 from workflow.errors import ConfigError
 
 Migration = Callable[[sqlite_utils.Database], None]
@@ -67,7 +69,7 @@ class Store:
         conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000,
                                check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)
         conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys=ON")
