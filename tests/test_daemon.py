@@ -241,8 +241,10 @@ def test_idle_daemon_exits_zero_on_sigterm(workspace, daemons):
 def test_one_order_that_cannot_fire_does_not_hold_back_the_others(engine, clock, caplog):
     from workflow import deadlines
     good, bad = _paid_email_order(engine), _paid_email_order(engine)
-    with engine.store.immediate() as conn:  # damaged data: firing it raises
-        conn.execute("UPDATE orders SET data = '{not json' WHERE id = ?", (bad,))
+    with engine.store.immediate() as conn:  # damaged data: an event beyond the row's version
+        version = conn.execute("SELECT version FROM orders WHERE id = ?", (bad,)).fetchone()[0]
+        conn.execute("INSERT INTO events (order_id, seq, at, trigger, source, dest, actor) "
+                     "VALUES (?, ?, '2026-12-01T00:00:00Z', 'x', 'x', 'x', 'test')", (bad, version + 1))
     clock.advance(timedelta(days=10))
     assert deadlines.sweep(engine) == 1
     assert engine.get(good).state == "cancelled"

@@ -13,7 +13,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from states import LIFECYCLE, GuardContext, Lifecycle
+from states import GUARDS, LIFECYCLE, GuardContext, Lifecycle
 from states.guards import application_only
 from states.policy import WHOIS_MAIL_ENDED
 from workflow import config as config_mod
@@ -27,6 +27,9 @@ from workflow.store import Store
 #: trigger data never written to events (secrets, or bulky and kept elsewhere)
 _PRIVATE_DATA = frozenset({"csr", "certificate", "chain", "token", "content", "private_key",
                            "info", "challenges"})
+#: states in which an order cannot have a certificate yet
+_BEFORE_CERTIFICATE = frozenset({"new", "ordered", "paid", "awaiting_csr", "submitted",
+                                 "awaiting_approval"})
 _ORDER_COLUMNS = ("id, state, version, entered_seq, common_name, sans, plan, contract, validation, "
                   "approver, email, language, organization, unit, locality, prefecture, country, "
                   "renewal_of, csr, reason, held_from, held_deadline, deadline_at, deadline_trigger, "
@@ -145,8 +148,10 @@ class Engine:
         return order
 
     def _order(self, conn: sqlite3.Connection, row: dict) -> Order:
-        cert = conn.execute("SELECT serial, not_before, not_after, sha256 FROM certificates "
-                            "WHERE order_id = ?", (row["id"],)).fetchone()
+        cert = None
+        if row["state"] not in _BEFORE_CERTIFICATE:
+            cert = conn.execute("SELECT serial, not_before, not_after, sha256 FROM certificates "
+                                "WHERE order_id = ?", (row["id"],)).fetchone()
         return Order.from_row(row, cert)
 
     def verified_certificate(self, order_id: str, data: dict) -> dict:
@@ -183,14 +188,17 @@ class Engine:
         dest, refusal = self.machine.resolve(row["id"], source, trigger, ctx)
         seq = row["version"] + 1
         state = self._states[dest]
-        updates: dict[str, Any] = {"state": dest, "version": seq, "updated_at": iso(now)}
+        stamp = iso(now)
+        updates: dict[str, Any] = {"state": dest, "version": seq, "updated_at": stamp}
         reason = data.get("reason") or (refusal if dest == "rejected" else None)
         if dest in ("rejected", "cancelled", "on_hold"):
             updates["reason"] = reason or {"expire": "approval not given within the deadline",
                                            "cancel": "cancelled"}.get(trigger, trigger)
         elif trigger == "resume":
             updates["reason"] = None
-        order_data = json.loads(row["data"] or "{}")
+        # order data changes only on these triggers: skip the JSON round trip otherwise
+        touches_data = trigger in ("ca_accept", "resume") or dest == "on_hold"
+        order_data = json.loads(row["data"] or "{}") if touches_data else None
         if trigger == "submit":
             updates["csr"] = data.get("csr") or row["csr"]
         elif trigger == "ca_accept":
@@ -203,7 +211,7 @@ class Engine:
             info = data["info"]
             conn.execute("INSERT OR REPLACE INTO certificates VALUES (?,?,?,?,?,?,?,?,?)", (
                 row["id"], info.serial, iso(info.not_before), iso(info.not_after), info.sha256,
-                json.dumps(list(info.names)), data["certificate"], data.get("chain") or "", iso(now)))
+                json.dumps(list(info.names)), data["certificate"], data.get("chain") or "", stamp))
             data = {**data, "serial": info.serial, "sha256": info.sha256}
         if dest == "on_hold":
             updates["held_from"], updates["held_deadline"] = source, row["deadline_at"]
@@ -222,7 +230,8 @@ class Engine:
         updates["deadline_at"] = deadline
         updates["deadline_trigger"] = state.deadline[1] if (state.deadline and deadline) else None
         updates["entered_seq"] = entered_seq
-        updates["data"] = json.dumps(order_data, separators=(",", ":"))
+        if touches_data:
+            updates["data"] = json.dumps(order_data, separators=(",", ":"))
         sets = ", ".join(f"{k} = ?" for k in updates)
         cur = conn.execute(f"UPDATE orders SET {sets} WHERE id = ? AND version = ?",
                            (*updates.values(), row["id"], row["version"]))
@@ -234,18 +243,17 @@ class Engine:
             event_data.setdefault("reason", updates["reason"])
         conn.execute("INSERT INTO events (order_id, seq, at, trigger, source, dest, actor, data) "
                      "VALUES (?,?,?,?,?,?,?,?)",
-                     (row["id"], seq, iso(now), trigger, source, dest, actor,
+                     (row["id"], seq, stamp, trigger, source, dest, actor,
                       json.dumps(event_data, ensure_ascii=False, separators=(",", ":"))
                       if event_data else None))
         row.update(updates)
-        self._queue_effects(conn, row, state, contract, ctx, entered_seq, now,
+        self._queue_effects(conn, row, state, contract, entered_seq, now, stamp,
                             resumed=(trigger == "resume"))
         return row
 
-    def _queue_effects(self, conn: sqlite3.Connection, row: dict, state, contract, ctx,
-                       seq: int, now: datetime, resumed: bool) -> None:
+    def _queue_effects(self, conn: sqlite3.Connection, row: dict, state, contract,
+                       seq: int, now: datetime, stamp: str, resumed: bool) -> None:
         rows = []
-        stamp = iso(now)
         for effect in state.effects:
             if resumed and not effect.bound:
                 continue  # resume re-queues the work, it does not repeat the mail
@@ -298,7 +306,6 @@ class Engine:
         self._committed()
 
     def _refuses(self, guard: str, row: dict, contract, now: datetime) -> bool:
-        from states import GUARDS
         return GUARDS[guard](GuardContext(row, contract, now)) is not None
 
     # --- queries ------------------------------------------------------------------
