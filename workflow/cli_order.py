@@ -12,10 +12,7 @@ from workflow.errors import ValidationError
 
 
 def _order_json(order) -> dict:
-    d = order.to_dict()
-    if d["certificate"] is None:
-        d["certificate"] = None
-    return d
+    return order.to_dict()
 
 
 def _print_order(order) -> None:
