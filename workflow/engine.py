@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from states import GUARDS, LIFECYCLE, GuardContext, Lifecycle
-from states.guards import application_only
 from states.policy import WHOIS_MAIL_ENDED
 from workflow import config as config_mod
 from workflow.clock import Clock, SystemClock, iso, parse_iso
@@ -338,6 +337,3 @@ class Engine:
                       r["actor"], json.loads(r["data"]) if r["data"] else {})
                 for r in self.store.conn.execute(
                     "SELECT * FROM events WHERE order_id = ? ORDER BY seq", (order_id,))]
-
-    def is_application_only(self, order: Order) -> bool:
-        return application_only({"plan": order.plan}, self.config.contracts.get(order.contract))

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
-
 from transitions import Machine, MachineError
 
 from states import GUARDS, GuardContext, Lifecycle
@@ -90,6 +88,3 @@ class SharedMachine:
         if not moved:
             raise InvalidTransition(order_id, state, trigger, model.refusal)
         return model.state, model.refusal  # type: ignore[attr-defined]
-
-    def graph(self) -> Any:
-        return self.machine
