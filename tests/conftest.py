@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import make_workspace  # noqa: E402
+from helpers import free_port, make_workspace  # noqa: E402
 from workflow.clock import MovableClock  # noqa: E402
 from workflow.engine import Engine  # noqa: E402
 from workflow import config as config_mod  # noqa: E402
@@ -17,6 +17,12 @@ from workflow import config as config_mod  # noqa: E402
 def workspace(tmp_path) -> Path:
     """A workspace made by `certflow init` (embedded defaults); returns its config path."""
     return make_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nobody listens on."""
+    return free_port()
 
 
 @pytest.fixture

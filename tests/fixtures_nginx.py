@@ -20,6 +20,7 @@ import trustme
 
 from adapters.base import Bundle, TransientError
 from adapters.tls_probe import served_fingerprint
+from helpers import free_port
 
 NGINX = "/usr/sbin/nginx"
 START_TIMEOUT = 30.0
@@ -141,14 +142,8 @@ class Nginx:
         self.process.wait(STOP_TIMEOUT)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _start(prefix: Path, server_dir: Path, common_name: str) -> Nginx:
-    port = _free_port()
+    port = free_port()
     conf = prefix / "nginx.conf"
     conf.write_text(_CONF.format(
         user="user root;\n" if os.geteuid() == 0 else "",

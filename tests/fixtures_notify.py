@@ -7,12 +7,13 @@ from __future__ import annotations
 import email
 import email.policy
 import http.server
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
 
 import pytest
+
+from helpers import free_port
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -28,13 +29,6 @@ __all__ = [
 SMTP_USER = "certflow"
 SMTP_PASSWORD = "s3cret-Pa55word"
 WEBHOOK_SECRET = "webhook-shared-secret"
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

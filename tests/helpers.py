@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -89,6 +90,13 @@ def place_args(**overrides) -> list[str]:
             continue
         out += [flags.get(key, "--" + key.replace("_", "-")), str(value)]
     return out
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def utc(*args) -> datetime:

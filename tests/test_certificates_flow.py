@@ -1,12 +1,9 @@
 """Issue 5 end to end through the CLI: CSRs, approval tokens, customer CSRs, manual CA."""
 import datetime as dt
 import hashlib
-import os
 import stat
 import subprocess
-from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec

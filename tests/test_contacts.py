@@ -45,14 +45,6 @@ def whois_servers():
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A loopback port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
 def silent_port():
     """A loopback port that accepts connections (kernel backlog) but never answers."""
     sock = socket.socket()

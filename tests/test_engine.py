@@ -1,7 +1,5 @@
 """The engine through its library API, on a real SQLite store (no mocks)."""
-import json
 import multiprocessing as mp
-import sqlite3
 from datetime import timedelta
 
 import pytest

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import shlex
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -226,10 +225,8 @@ def test_server_serving_another_certificate_fails_the_install(tmp_path, servers,
     assert snapshot(servers) == before  # web1 is not left behind, web2 is old again
 
 
-def test_unreachable_verify_address_fails_the_install(servers, pki):
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+def test_unreachable_verify_address_fails_the_install(servers, pki, closed_port):
+    port = closed_port
     (servers / "web1").mkdir()
     before = snapshot(servers)
     target = Target("web1", str(servers / "web1"), verify=f"127.0.0.1:{port}")
@@ -282,12 +279,9 @@ def test_first_install_creates_the_directories_and_a_private_key_only_root_reads
     assert "PRIVATE KEY" not in repr(bundle)
 
 
-def test_served_fingerprint_of_a_closed_port_is_a_transient_error():
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+def test_served_fingerprint_of_a_closed_port_is_a_transient_error(closed_port):
     with pytest.raises(TransientError):
-        served_fingerprint(f"127.0.0.1:{port}", CN, timeout=2)
+        served_fingerprint(f"127.0.0.1:{closed_port}", CN, timeout=2)
 
 
 # --- (e) delivery ---------------------------------------------------------------------

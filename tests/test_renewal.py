@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import mailbox
-from helpers import ORDER, add_contract, cli_json, configure, place_args, run_cli
+from helpers import ORDER, cli_json, configure, place_args, run_cli
 from workflow import config as config_mod
 from workflow.clock import MovableClock, parse_iso
 from workflow.daemon import Daemon

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import secrets
-import socket
 import stat
 import sys
 import threading
@@ -81,13 +80,6 @@ def site(tmp_path):
     server = VirtualHosts({"www.example.jp": root})
     yield root, server
     server.close()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- webroot files ---------------------------------------------------------------------
