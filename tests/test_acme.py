@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import json
 import os
@@ -112,13 +113,20 @@ def poll_until_done(ca: AcmeCA, application_id: str, app: Application) -> Issued
         time.sleep(min(outcome.retry_after, 0.5))
 
 
+@contextlib.contextmanager
+def published(pebble: PebbleServer, challenges):
+    """The challenges stay published for the block, and are removed after it."""
+    publish(pebble, challenges)
+    try:
+        yield
+    finally:
+        unpublish(pebble, challenges)
+
+
 def issue(pebble: PebbleServer, ca: AcmeCA, app: Application) -> Issued:
     submission = ca.submit(app)
-    publish(pebble, submission.challenges)
-    try:
+    with published(pebble, submission.challenges):
         return poll_until_done(ca, submission.application_id, app)
-    finally:
-        unpublish(pebble, submission.challenges)
 
 
 def assert_issued_for(issued: Issued, names: tuple[str, ...], key, root_pem: str) -> None:
@@ -161,11 +169,8 @@ def test_dns01_order_is_issued_through_txt_records(pebble, tmp_path):
         ("dns", "_acme-challenge.www.dns-shop.example.com"),
         ("dns", "_acme-challenge.dns-shop.example.com")}
     assert submission.challenges, "fresh names need a challenge"
-    publish(pebble, submission.challenges)
-    try:
+    with published(pebble, submission.challenges):
         issued = poll_until_done(ca, submission.application_id, app)
-    finally:
-        unpublish(pebble, submission.challenges)
     assert_issued_for(issued, names, key, pebble.root_pem())
 
 
@@ -191,11 +196,8 @@ def test_a_repeated_submit_and_a_restarted_adapter_find_the_same_order(pebble, t
     assert again.application_id == submission.application_id
     assert set(again.challenges) == set(submission.challenges)
 
-    publish(pebble, again.challenges)
-    try:
+    with published(pebble, again.challenges):
         issued = poll_until_done(second, again.application_id, app)
-    finally:
-        unpublish(pebble, again.challenges)
     assert_issued_for(issued, names, key, pebble.root_pem())
     # polling again after issuance downloads the same certificate; no new order
     assert first.poll(submission.application_id, app) == issued
@@ -236,10 +238,8 @@ def test_a_name_where_nothing_listens_is_refused_with_the_acme_detail(pebble, tm
         _, csr = make_csr(names)
         app = application(names, csr, "refused-1")
         submission = ca.submit(app)
-        publish(pebble, submission.challenges)
-        with pytest.raises(Refused) as refused:
+        with published(pebble, submission.challenges), pytest.raises(Refused) as refused:
             poll_until_done(ca, submission.application_id, app)
-        unpublish(pebble, submission.challenges)
     finally:
         pebble.clear_a(names[0])
     error = refused.value
