@@ -23,9 +23,9 @@ from typing import Callable, Iterable, Iterator
 from states import LIFECYCLE, Lifecycle
 from workflow.clock import iso, parse_iso
 from workflow.errors import NotFound, ValidationError
+from workflow.progress import progress as progress_bar
 
 #: the progress bar appears (on a terminal) only for replays at least this long
-PROGRESS_MIN_ORDERS = 200
 
 _REFUSED = object()        # (trigger, source, dest) is not a transition of the lifecycle
 _NO_ORDER = object()       # before the first row: equal to no order id
@@ -218,10 +218,5 @@ def run_replay(engine, ids: list[str], all_: bool, verify: bool, states_ref: str
             if order_id not in known:
                 raise NotFound("order", order_id)
     total = len(ids) if ids else conn.execute("SELECT count(*) FROM orders").fetchone()[0]
-    if progress and sys.stderr.isatty() and total >= PROGRESS_MIN_ORDERS:
-        from rich.console import Console
-        from rich.progress import Progress
-        with Progress(console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("replaying", total=total)
-            return replay_rows(conn, lifecycle, ids or None, verify, lambda: bar.advance(task))
-    return replay_rows(conn, lifecycle, ids or None, verify)
+    with progress_bar("replaying", total if progress else 0) as advance:
+        return replay_rows(conn, lifecycle, ids or None, verify, advance)

@@ -28,13 +28,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from workflow.clock import iso
 from workflow.errors import ValidationError
+from workflow.progress import progress
 from workflow.replay import Folder
 
 FORMAT = "certflow-orders"
@@ -47,24 +46,10 @@ _EVENT_FIELDS = ("seq", "at", "trigger", "source", "dest", "actor", "data")
 _CERT_FIELDS = ("serial", "not_before", "not_after", "sha256", "names", "cert_pem", "chain_pem",
                 "issued_at")
 #: a progress bar on a terminal from this many orders on
-PROGRESS_MIN_ORDERS = 200
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
-
-
-@contextmanager
-def _progress(label: str, total: int) -> Iterator[Callable[[], None]]:
-    """advance() for a rich progress bar on stderr when it is a terminal, else a no-op."""
-    if not (sys.stderr.isatty() and total >= PROGRESS_MIN_ORDERS):
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda: bar.advance(task)
 
 
 def _dump(obj: Any) -> str:
@@ -83,7 +68,7 @@ def export_file(engine, path: str) -> int:
     try:
         total = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
         columns = _columns(conn, "orders")
-        with open(tmp, "w", encoding="utf-8") as fh, _progress("exporting", total) as advance:
+        with open(tmp, "w", encoding="utf-8") as fh, progress("exporting", total) as advance:
             fh.write(_dump({"format": FORMAT, "schema": SCHEMA, "exported_at": iso(engine.now()),
                             "orders": total}) + "\n")
             for obj in _export_objects(conn, columns):
@@ -159,7 +144,7 @@ def import_file(engine, path: str) -> int:
         raise ValidationError("line", f"{path}:1: empty file, expected a {FORMAT} header")
     parsed: list[tuple[int, dict]] = []
     seen: dict[str, int] = {}
-    with _progress("checking", len(lines) - 1) as advance:
+    with progress("checking", len(lines) - 1) as advance:
         for n, line in enumerate(lines, start=1):
             try:
                 obj = _parse(line)
@@ -179,7 +164,7 @@ def import_file(engine, path: str) -> int:
     if "orders" in header and header["orders"] != len(parsed):
         raise ValidationError("line", f"{path}: the header announces {header['orders']} orders but "
                               f"the file holds {len(parsed)} (truncated?)")
-    with engine.store.immediate() as conn, _progress("importing", len(parsed)) as advance:
+    with engine.store.immediate() as conn, progress("importing", len(parsed)) as advance:
         for n, obj in parsed:
             _insert(conn, path, n, obj)
             advance()
