@@ -132,11 +132,6 @@ class Dispatcher:
                      row["order_id"], row["lease_owner"])
         return rows[:limit]
 
-    def due_count(self) -> int:
-        return self.engine.store.conn.execute(
-            "SELECT count(*) FROM outbox WHERE status = 'pending' AND next_at <= ?",
-            (iso(self.engine.now()),)).fetchone()[0]
-
     # --- running ------------------------------------------------------------------
 
     def drain(self, max_rounds: int = 10000) -> int:
@@ -173,7 +168,8 @@ class Dispatcher:
             order = engine.get(row["order_id"])
         except CertflowError:
             return self._finish(row, "dropped", note="order is gone")
-        if row["bound"] and not self._still_needed(row, order):
+        if row["bound"] and not self._still_needed(row, engine.store.conn.execute(
+                "SELECT state, entered_seq FROM orders WHERE id = ?", (order.id,)).fetchone()):
             return self._finish(row, "dropped", note=f"order moved on to {order.state}")
         handler = self.handlers.get(row["effect"])
         if handler is None:
@@ -203,13 +199,10 @@ class Dispatcher:
         outcome = result or Outcome()
         return self._finish(row, "done", trigger=outcome.trigger, data=outcome.data)
 
-    def _still_needed(self, row: dict, order) -> bool:
+    @staticmethod
+    def _still_needed(row: dict, order_row) -> bool:
         """Is the order still in the state (and the same visit of it) that queued the row?"""
-        if isinstance(order, dict):
-            return order["state"] == row["state"] and order["entered_seq"] == row["seq"]
-        entered = self.engine.store.conn.execute(
-            "SELECT entered_seq FROM orders WHERE id = ?", (order.id,)).fetchone()[0]
-        return order.state == row["state"] and entered == row["seq"]
+        return order_row["state"] == row["state"] and order_row["entered_seq"] == row["seq"]
 
     def _finish(self, row: dict, status: str, trigger: str | None = None, data: dict | None = None,
                 note: str | None = None) -> str:
