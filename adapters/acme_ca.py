@@ -1,7 +1,9 @@
 """A CA that speaks ACME (RFC 8555), as resumable steps the engine's outbox can repeat.
 
     submit(app)  new order for app.names, recorded under app.idempotency_key before it
-                 returns (a repeat finds the same order); returns the challenges to publish
+                 returns (a repeat finds the same order; a retry after a lost new-order
+                 reply finds the order in the account's orders list); returns the
+                 challenges to publish
     poll(id)     answers each pending challenge once, finalizes with the CSR when the order
                  is ready, downloads the chain when it is valid; otherwise ``Pending`` with
                  the CA's Retry-After. A failed authorization or order raises ``Refused``
@@ -250,6 +252,13 @@ class AcmeCA:
                    names: tuple[str, ...]) -> OrderRecord:
         identifiers = [messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=name)
                        for name in names]
+        if not self._store.record_intent(application.idempotency_key, names):
+            # an earlier attempt sent new-order and died before saving the answer
+            lost = self._find_lost_order(session, names)
+            if lost is not None:
+                self._store.record_order(application.idempotency_key, lost, names,
+                                         application.csr_pem)
+                return OrderRecord(application.idempotency_key, lost, names, application.csr_pem)
         with self._edge(session.net, "new-order", names=names):
             response = session.net.post(session.client.directory["newOrder"],
                                         messages.NewOrder(identifiers=identifiers),
@@ -260,6 +269,25 @@ class AcmeCA:
         # recorded before anything else can fail: a retry finds this order, not a new one
         self._store.record_order(application.idempotency_key, url, names, application.csr_pem)
         return OrderRecord(application.idempotency_key, url, names, application.csr_pem)
+
+    def _find_lost_order(self, session: _Session, names: tuple[str, ...]) -> str | None:
+        """An order of this account for exactly ``names``, still usable and not recorded
+        for another key: the one whose new-order reply was lost (RFC 8555 §7.1.2.1)."""
+        wanted = set(names)
+        with self._edge(session.net, "orders-list", names=names):
+            account = session.post_as_get(session.net.account.uri).json()
+            page, pages = account.get("orders"), 0
+            while page and pages < 20:
+                response = session.post_as_get(page)
+                for url in response.json().get("orders", []):
+                    if self._store.order_at(url) is not None:
+                        continue
+                    order, _ = session.order(url)
+                    if _status(order.status) in ("pending", "ready", "processing", "valid") and \
+                            {i.value for i in order.identifiers} == wanted:
+                        return url
+                page, pages = response.links.get("next", {}).get("url"), pages + 1
+        return None
 
     def _challenge(self, session: _Session, authz_url: str, challenge_type: str
                    ) -> Challenge | None:

@@ -6,7 +6,8 @@ Layout of ``state_dir`` (created 0700, files 0600)::
     account.json         {"directory": URL, "url": account URL}
     account.lock         flock: one process creates the account, the others wait and reuse it
     orders.lock          flock: one process creates the ACME order for an idempotency key
-    acme.db              SQLite (WAL): orders by idempotency key, challenges already answered
+    acme.db              SQLite (WAL): orders by idempotency key, new-orders sent (intents),
+                         challenges already answered
 
 The account key is written before the account is registered, so a crash in between
 finds the key again and asks the CA for the existing account instead of making a new one.
@@ -32,6 +33,13 @@ SCHEMA = (
         order_url TEXT NOT NULL UNIQUE,
         names TEXT NOT NULL,
         csr_pem TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    # a new-order about to be sent: if its reply is lost (crash, timeout), the retry looks
+    # for the order among the account's orders instead of making a second one
+    """CREATE TABLE IF NOT EXISTS intents (
+        idempotency_key TEXT PRIMARY KEY,
+        names TEXT NOT NULL,
         created_at TEXT NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS answered (
@@ -165,6 +173,14 @@ class AcmeStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 (idempotency_key, order_url, json.dumps(list(names)), csr_pem,
                  self._clock().isoformat()))
+
+    def record_intent(self, idempotency_key: str, names: tuple[str, ...]) -> bool:
+        """Note a new-order about to be sent; False when one was noted before (a retry)."""
+        with self._transaction() as db:
+            cur = db.execute("INSERT OR IGNORE INTO intents (idempotency_key, names, created_at) "
+                             "VALUES (?, ?, ?)", (idempotency_key, json.dumps(list(names)),
+                                                  self._clock().isoformat()))
+        return cur.rowcount == 1
 
     def was_answered(self, challenge_url: str) -> bool:
         with self._connect() as db:

@@ -177,6 +177,25 @@ def test_dns01_order_is_issued_through_txt_records(pebble, tmp_path):
 # --- resumption ---------------------------------------------------------------------
 
 
+def test_a_lost_new_order_reply_finds_the_order_the_ca_made(pebble, tmp_path):
+    """A crash after the CA made the order but before its URL was saved: the retry finds
+    that order in the account's orders list instead of making a second one."""
+    import sqlite3
+    vault, state_dir = Vault(), tmp_path / "acme"
+    names = ("www.lost-reply.example.com", "lost-reply.example.com")
+    key, csr = make_csr(names)
+    app = application(names, csr, "lost-1")
+    orders_before = set(pebble.orders_created())
+    first = make_ca(pebble, state_dir, vault).submit(app)
+    db = sqlite3.connect(state_dir / "acme.db")
+    with db:
+        db.execute("DELETE FROM orders WHERE idempotency_key = ?", (app.idempotency_key,))
+    db.close()
+    again = make_ca(pebble, state_dir, vault).submit(app)
+    assert again.application_id == first.application_id
+    assert set(pebble.orders_created()) - orders_before == {first.application_id.rsplit("/", 1)[-1]}
+
+
 def test_a_repeated_submit_and_a_restarted_adapter_find_the_same_order(pebble, tmp_path):
     vault, state_dir = Vault(), tmp_path / "acme"
     names = ("www.resume.example.com", "resume.example.com")
