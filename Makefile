@@ -44,7 +44,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/keys.py
 
 docs: $(VENV)/.installed
-	$(PY) -m workflow.docs_gen --write
+	$(PY) -m workflow.ops.docs_gen --write
 
 clean:
 	rm -rf $(VENV) demo-workspace var .pytest_cache

@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from workflow import config as config_mod  # noqa: E402
-from workflow import deadlines  # noqa: E402
+from workflow.effects import deadlines  # noqa: E402
 from workflow.clock import SystemClock, iso  # noqa: E402
 from workflow.engine import _ORDER_COLUMNS, Engine  # noqa: E402
-from workflow.workspace import init_workspace  # noqa: E402
+from workflow.ops.workspace import init_workspace  # noqa: E402
 
 REASON = deadlines._REASONS["expire"]
 #: what entering ``cancelled`` queues (states.lifecycle), for the raw-SQL side

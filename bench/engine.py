@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from workflow import config as config_mod  # noqa: E402
 from workflow.clock import MovableClock  # noqa: E402
 from workflow.engine import Engine  # noqa: E402
-from workflow.workspace import default_config_text  # noqa: E402
+from workflow.ops.workspace import default_config_text  # noqa: E402
 
 ORDER = dict(common_name="www.example.jp", organization="Example Corp.", locality="Shinjuku-ku",
              prefecture="Tokyo", country="JP", plan="basic", contract="C-1001", email="owner@example.jp")
@@ -62,7 +62,7 @@ class RawRun:
              "cancel": "cancelled"}
 
     def __init__(self, path: Path, synchronous: str) -> None:
-        from workflow.store import Store
+        from workflow.store.sqlite import Store
         self.conn = Store(str(path), synchronous).conn  # schema + pragmas, then plain sqlite3
         self.conn.row_factory = None
         self.i = 0

@@ -1,4 +1,4 @@
-"""RSA-2048 key + CSR per second with adapters.keys, against `openssl genrsa 2048` in the same run.
+"""RSA-2048 key + CSR per second with adapters.crypto.keys, against `openssl genrsa 2048` in the same run.
 
     python bench/keys.py [--n N] [--json]
 
@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from adapters.base import DistinguishedName  # noqa: E402
-from adapters.keys import generate_key, make_csr  # noqa: E402
+from adapters.crypto.keys import generate_key, make_csr  # noqa: E402
 
 DN = DistinguishedName(common_name="www.example.jp", organization="Example Trading K.K.",
                        locality="Shinjuku-ku", prefecture="Tokyo", country="JP", unit="Web")
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = ours_per_second(args.n)
     openssl = openssl_per_second(args.n)
     ratio = ours / openssl
-    print(f"RSA-2048 key+CSR: adapters.keys {ours:.1f}/s, openssl genrsa {openssl:.1f}/s, "
+    print(f"RSA-2048 key+CSR: adapters.crypto.keys {ours:.1f}/s, openssl genrsa {openssl:.1f}/s, "
           f"ratio {ratio:.2f} (n={args.n})")
     if args.json:
         print(json.dumps({"keys_per_s": round(ours, 2), "openssl_per_s": round(openssl, 2),

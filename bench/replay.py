@@ -2,13 +2,13 @@
 
     python bench/replay.py --events 1000000 --json
 
-Builds a throw-away database (the real schema, via workflow.store) holding synthetic
+Builds a throw-away database (the real schema, via workflow.store.sqlite) holding synthetic
 but valid histories, inserted in bulk with SQL: mostly the happy path
 place → pay → submit → ca_accept → issue → install, with some orders that expired,
 were cancelled, were rejected, or still wait for approval (a live deadline), and
 ``orders`` rows that match their fold. Then it times
 
-  (a) the core of ``certflow replay --all --verify`` (workflow.replay.replay_rows), and
+  (a) the core of ``certflow replay --all --verify`` (workflow.history.replay.replay_rows), and
   (b) a raw read of the same rows: SELECT order_id, seq, at, trigger, source, dest
       FROM events ORDER BY order_id, seq, iterating every row,
 
@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from states import LIFECYCLE  # noqa: E402
 from workflow.clock import iso  # noqa: E402
-from workflow.replay import replay_rows  # noqa: E402
-from workflow.store import Store  # noqa: E402
+from workflow.history.replay import replay_rows  # noqa: E402
+from workflow.store.sqlite import Store  # noqa: E402
 
 # Histories as (trigger, source, dest) steps; every one is a path of states.LIFECYCLE.
 HAPPY = (("place", "new", "ordered"), ("pay", "ordered", "paid"), ("submit", "paid", "submitted"),

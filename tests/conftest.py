@@ -4,13 +4,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import free_port, make_workspace  # noqa: E402
-from workflow.clock import MovableClock  # noqa: E402
-from workflow.engine import Engine  # noqa: E402
-from workflow import config as config_mod  # noqa: E402
+from support.helpers import free_port, make_workspace
+from workflow.clock import MovableClock
+from workflow.engine import Engine
+from workflow import config as config_mod
 
 
 @pytest.fixture

@@ -1,3 +1,3 @@
-from workflow.cli import main
+from workflow.ops.cli import main
 
 main(prog_name="certflow")

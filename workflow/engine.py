@@ -21,7 +21,7 @@ from workflow.errors import ConcurrencyError, NotFound, ValidationError
 from workflow.intake import validate_order
 from workflow.machine import SharedMachine
 from workflow.model import Event, Order
-from workflow.store import Store
+from workflow.store.sqlite import Store
 
 #: trigger data never written to events (secrets, or bulky and kept elsewhere)
 _PRIVATE_DATA = frozenset({"csr", "certificate", "chain", "token", "content", "private_key",
@@ -113,7 +113,7 @@ class Engine:
         return Order.from_row(row, None)
 
     def _approver(self, validation: str, approver: str | None, cn: str, now: datetime) -> str | None:
-        from adapters.approvers import check_approver, default_approver  # pure BR 3.2.2.4.4 rule
+        from adapters.contacts.approvers import check_approver, default_approver  # pure BR 3.2.2.4.4 rule
         if validation == "email":
             try:
                 return check_approver(approver, cn) if approver else default_approver(cn)

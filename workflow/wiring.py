@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from adapters import keys as keys_mod
+from adapters.crypto import keys as keys_mod
 from adapters.base import CertificateAuthority, ContactFinder, Installer, Notifier, Validator
-from adapters.deliver import delivery_attachments
-from adapters.keys import KeyVault
-from adapters.x509check import verify_issued
+from adapters.install.deliver import delivery_attachments
+from adapters.crypto.keys import KeyVault
+from adapters.crypto.x509check import verify_issued
 from workflow.config import Config
 from workflow.errors import ConfigError
 
@@ -47,7 +47,7 @@ def master_key_vault(config: Config, create: bool = True) -> KeyVault:
 
 
 def message_builder(config: Config, clock=None):
-    from adapters.messages import MessageBuilder
+    from adapters.notify.messages import MessageBuilder
     n = config["notify"]
     return MessageBuilder(n["sender"], n["templates"], clock=clock.now if clock else None)
 
@@ -56,28 +56,28 @@ def notifier(config: Config, clock=None) -> Notifier:
     n = config["notify"]
     builder = message_builder(config, clock)
     if n["kind"] == "smtp":
-        from adapters.notify_smtp import SmtpNotifier
+        from adapters.notify.smtp import SmtpNotifier
         return SmtpNotifier(n["host"], n["port"], builder, starttls=n["starttls"], tls=n["tls"],
                             username=n["username"], password=n["password"], timeout=n["timeout"],
                             ca_bundle=n["ca_bundle"])
     if n["kind"] == "webhook":
-        from adapters.notify_webhook import WebhookNotifier
+        from adapters.notify.webhook import WebhookNotifier
         return WebhookNotifier(n["url"], n["secret"], builder, timeout=n["timeout"], ca_bundle=n["ca_bundle"])
-    from adapters.notify_folder import FolderNotifier
+    from adapters.notify.folder import FolderNotifier
     return FolderNotifier(n["folder"], builder)
 
 
 def certificate_authority(config: Config, vault: KeyVault, clock, notify: Notifier) -> CertificateAuthority:
     c = config["ca"]
     if c["kind"] == "acme":
-        from adapters.acme_ca import AcmeCA
+        from adapters.ca.acme import AcmeCA
         return AcmeCA(c["directory"], c["state_dir"], seal=vault.encrypt, unseal=vault.decrypt,
                       clock=clock.now, email=c["email"], ca_bundle=c["ca_bundle"],
                       eab_kid=c["eab_kid"], eab_hmac_key=c["eab_hmac_key"], timeout=c["timeout"])
     if c["kind"] == "manual":
-        from adapters.manual_ca import ManualCA
+        from adapters.ca.manual import ManualCA
         return ManualCA()
-    from adapters.local_ca import LocalCA
+    from adapters.ca.local import LocalCA
     ca = LocalCA(c["dir"], vault, clock.now, notifier=notify, connect_to=c["connect_to"],
                  approval_url=c["approval_url"])
     ca.ensure()
@@ -88,7 +88,7 @@ def contact_finder(config: Config) -> ContactFinder | None:
     c = config["contacts"]
     if not (c["whois"] or c["rdap"]):
         return None
-    from adapters.contacts import ChainFinder, RdapFinder, WhoisFinder
+    from adapters.contacts.finder import ChainFinder, RdapFinder, WhoisFinder
     finders = []
     if c["rdap"]:
         finders.append(RdapFinder(c["rdap"], timeout=c["timeout"], ca_bundle=c["ca_bundle"]))
@@ -111,8 +111,8 @@ def trust_roots(config: Config, ca: CertificateAuthority) -> list[str]:
 
 
 def wire(config: Config, clock) -> Adapters:
-    from adapters.install_local import LocalInstaller
-    from adapters.webroot import CompositeValidator, DnsHookValidator, WebrootValidator
+    from adapters.install.local import LocalInstaller
+    from adapters.validation.webroot import CompositeValidator, DnsHookValidator, WebrootValidator
     vault = master_key_vault(config)
     notify = notifier(config, clock)
     ca = certificate_authority(config, vault, clock, notify)

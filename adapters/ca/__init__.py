@@ -1,0 +1,1 @@
+"""Certificate authorities: local (embedded default), ACME (RFC 8555) and manual."""

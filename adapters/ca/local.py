@@ -1,0 +1,392 @@
+"""The embedded CA (``[ca] kind = "local"``): signs real X.509 certificates under its own root.
+
+It behaves like a commercial DV CA, on one machine with nothing to start:
+
+- ``submit`` records an application keyed by the idempotency key (a retry is the same
+  application). File validation hands back a ``.well-known/pki-validation/<random>.txt``
+  challenge; mail validation mails the approver a single-use approval URL
+  (``...?token=<TOKEN>``) through the configured Notifier.
+- ``approve(token)`` is what the approver's click (``certflow ca approve TOKEN``) does.
+- ``poll`` checks the placed file (over HTTP, or in the webroot) or the approval, then
+  issues a leaf from the intermediate and returns it with the chain.
+
+Files in ``directory``: ``root.pem``, ``intermediate.pem``, ``root.key.enc`` and
+``intermediate.key.enc`` (encrypted by the KeyVault, mode 0600), ``ca.db``.
+
+Approval tokens: the token is ``HMAC(master-key-derived secret, random nonce)``; the
+database keeps the nonce and the token's SHA-256, never the token. So a retried mail
+(after a failed or interrupted send) carries the same token under the same idempotency
+key, and the notifier's de-duplication keeps it to one mail.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from adapters.common.files import write_atomic
+from adapters.base import (Application, BadInput, Challenge, Issued, Notice, Notifier, Pending,
+                           PermanentError, Refused, Submission, TransientError)
+from adapters.crypto.keys import KeyVault, check_customer_csr, load_csr
+from adapters.ca import local_certs as certs
+from adapters.ca.local_store import CAStore, from_text, to_text
+from adapters.crypto.x509check import serial_hex
+
+FILE_VALIDATION = "file"
+MAIL_VALIDATIONS = ("email", "email-whois")
+DEFAULT_LIFETIME = timedelta(days=89)
+#: without an order deadline a token lives as long as the approval window
+DEFAULT_TOKEN_LIFETIME = timedelta(days=10)
+#: random values live at most 30 days (states.policy.RANDOM_VALUE_MAX_DAYS)
+MAX_TOKEN_LIFETIME = timedelta(days=30)
+#: a worker that claimed the approval mail and went silent this long is presumed dead
+MAIL_CLAIM_STALE = timedelta(minutes=2)
+POLL_AGAIN = 60.0
+MAX_FILE_BYTES = 64 * 1024
+USED_TOKEN = "unknown or already used approval token"
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+class LocalCA:
+    """The embedded CertificateAuthority (see the module docstring).
+
+    ``clock`` is the engine's injected clock; ``notifier`` sends approval mails (needed
+    for mail validation); ``connect_to="host:port"`` fetches validation files from that
+    address with the order's domain as Host (like ``curl --connect-to``); without it
+    the file is read from the application's webroot.
+    """
+
+    def __init__(self, directory: str, vault: KeyVault, clock: Callable[[], datetime],
+                 notifier: Notifier | None = None, connect_to: str | None = None,
+                 approval_url: str = "https://certflow.localhost/approve",
+                 sender_language: str = "ja", http_timeout: float = 5.0) -> None:
+        self.directory = os.path.abspath(directory)
+        self.vault = vault
+        self.clock = clock
+        self.notifier = notifier
+        self.connect_to = connect_to
+        self.approval_url = approval_url
+        self.sender_language = sender_language
+        self.http_timeout = http_timeout
+        self.store = CAStore(self._path("ca.db"))
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"LocalCA(directory={self.directory!r})"
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.directory, name)
+
+    def _now(self) -> datetime:
+        return _utc(self.clock())
+
+    # --- the CA itself ------------------------------------------------------------
+
+    def ensure(self) -> None:
+        """Create the root, the intermediate and ``ca.db`` if missing. Idempotent; two
+        processes may run it at once (the database's write lock serialises them)."""
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        # the database holds token nonces: readable by the owner only (-wal/-shm follow it)
+        os.close(os.open(self.store.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self.store.create()
+        with self.store.transaction():
+            now = self._now()
+            # after taking the lock, check again what is missing (another process may have
+            # made it); a new root always gets a new intermediate
+            new_root = not self._has("root")
+            if new_root:
+                key = certs.new_ca_key()
+                self._save("root", key, certs.make_root(key, now))
+            if new_root or not self._has("intermediate"):
+                root_key = self._load_key("root")
+                root = x509.load_pem_x509_certificate(self.root_pem().encode("ascii"))
+                key = certs.new_ca_key()
+                self._save("intermediate", key, certs.make_intermediate(key, root, root_key, now))
+        self._ready = True
+
+    def _has(self, name: str) -> bool:
+        return all(os.path.exists(self._path(f)) for f in (f"{name}.pem", f"{name}.key.enc"))
+
+    def _save(self, name: str, key, cert: x509.Certificate) -> None:
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        write_atomic(self._path(f"{name}.key.enc"), self.vault.encrypt(key_pem), 0o600)
+        write_atomic(self._path(f"{name}.pem"), cert.public_bytes(serialization.Encoding.PEM),
+                      0o644)
+
+    def _load_key(self, name: str):
+        with open(self._path(f"{name}.key.enc"), "rb") as handle:
+            return serialization.load_pem_private_key(self.vault.decrypt(handle.read()), None)
+
+    def _ensure_once(self) -> None:
+        if not self._ready:
+            self.ensure()
+
+    def root_pem(self) -> str:
+        """The root certificate (what clients must trust; ``certflow ca root``)."""
+        with open(self._path("root.pem"), encoding="ascii") as handle:
+            return handle.read()
+
+    def chain_pem(self) -> str:
+        """The intermediate certificate, sent with every leaf."""
+        with open(self._path("intermediate.pem"), encoding="ascii") as handle:
+            return handle.read()
+
+    # --- applications -------------------------------------------------------------
+
+    def submit(self, app: Application) -> Submission:
+        """Record the application (once per idempotency key) and start validation."""
+        self._ensure_once()
+        if app.validation != FILE_VALIDATION and app.validation not in MAIL_VALIDATIONS:
+            raise Refused(f"the local CA validates by file or email, not {app.validation}",
+                          validation=app.validation)
+        if app.validation in MAIL_VALIDATIONS:
+            if not app.approver:
+                raise BadInput("approver", "mail validation needs an approver address")
+            if self.notifier is None:
+                raise PermanentError("the local CA has no notifier to send approval mail")
+        try:
+            csr_pem = check_customer_csr(app.csr_pem, app.names)
+        except BadInput as exc:
+            raise Refused(f"the local CA refused the CSR: {exc.message}") from exc
+
+        row = self._record(app, csr_pem)
+        if row["status"] == "cancelled":
+            raise Refused(f"application {row['application_id']} was cancelled",
+                          application_id=row["application_id"])
+        if row["validation"] == FILE_VALIDATION:
+            challenge = Challenge("http", domain=row["common_name"], name=row["challenge_name"],
+                                  content=row["challenge_content"])
+            return Submission(row["application_id"], challenges=(challenge,))
+        self._send_approval(row["application_id"], app)
+        return Submission(row["application_id"], approver=row["approver"])
+
+    def _record(self, app: Application, csr_pem: str):
+        now = self._now()
+        with self.store.transaction() as db:
+            row = db.execute("SELECT * FROM applications WHERE idempotency_key = ?",
+                             (app.idempotency_key,)).fetchone()
+            if row is not None:
+                return row
+            application_id = "la-" + secrets.token_hex(8)
+            values = {
+                "application_id": application_id, "idempotency_key": app.idempotency_key,
+                "order_id": app.order_id, "common_name": app.common_name,
+                "names": json.dumps(list(app.names)), "validation": app.validation,
+                "approver": app.approver, "status": "pending", "created_at": to_text(now),
+                "csr_pem": csr_pem, "not_after": to_text(app.not_after),
+            }
+            if app.validation == FILE_VALIDATION:
+                values["challenge_name"] = (".well-known/pki-validation/"
+                                            f"{secrets.token_hex(16)}.txt")
+                values["challenge_content"] = secrets.token_urlsafe(24)
+            else:
+                values["token_nonce"] = secrets.token_urlsafe(24)
+                expires = now + DEFAULT_TOKEN_LIFETIME
+                if app.deadline_at is not None:
+                    expires = _utc(app.deadline_at)
+                expires = min(expires, now + MAX_TOKEN_LIFETIME)
+            columns = ", ".join(values)
+            marks = ", ".join("?" for _ in values)
+            db.execute(f"INSERT INTO applications ({columns}) VALUES ({marks})",
+                       tuple(values.values()))
+            if app.validation != FILE_VALIDATION:
+                token = self._token(values["token_nonce"])
+                db.execute("INSERT INTO tokens (token_hash, application_id, expires_at) "
+                           "VALUES (?, ?, ?)", (_hash(token), application_id, to_text(expires)))
+            return db.execute("SELECT * FROM applications WHERE application_id = ?",
+                              (application_id,)).fetchone()
+
+    def _token(self, nonce: str) -> str:
+        secret = self.vault.derive("local-ca approval token")
+        digest = hmac.new(secret, nonce.encode("ascii"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def _send_approval(self, application_id: str, app: Application) -> None:
+        """Mail the approval URL once: claim the send, send, record it; on failure release
+        the claim so a retry sends (the same token, the same idempotency key)."""
+        now = self._now()
+        claim = secrets.token_hex(8)
+        with self.store.transaction() as db:
+            row = db.execute("SELECT * FROM applications WHERE application_id = ?",
+                             (application_id,)).fetchone()
+            if row["mail_sent_at"] is not None:
+                return
+            claimed_at = from_text(row["mail_claimed_at"])
+            if row["mail_claim"] and claimed_at and now - claimed_at < MAIL_CLAIM_STALE:
+                raise TransientError(f"approval mail for {application_id} is being sent by "
+                                     "another worker", retry_after=10, application_id=application_id)
+            db.execute("UPDATE applications SET mail_claim = ?, mail_claimed_at = ? "
+                       "WHERE application_id = ?", (claim, to_text(now), application_id))
+        token = self._token(row["token_nonce"])
+        notice = Notice(
+            template="approval_request", to=row["approver"],
+            language=app.language or self.sender_language,
+            context={"common_name": row["common_name"], "names": json.loads(row["names"]),
+                     "url": f"{self.approval_url}?token={token}",
+                     "deadline_at": app.deadline_at, "order_id": row["order_id"]},
+            idempotency_key=row["idempotency_key"] + ":approval",
+        )
+        try:
+            self.notifier.send(notice)
+        except BaseException:
+            with self.store.transaction() as db:
+                db.execute("UPDATE applications SET mail_claim = NULL, mail_claimed_at = NULL "
+                           "WHERE application_id = ? AND mail_claim = ?", (application_id, claim))
+            raise
+        with self.store.transaction() as db:
+            db.execute("UPDATE applications SET mail_sent_at = ?, mail_claim = NULL, "
+                       "mail_claimed_at = NULL WHERE application_id = ?",
+                       (to_text(self._now()), application_id))
+
+    def approve(self, token: str) -> str:
+        """Approve the application the token was mailed for; returns its id. Single use."""
+        self._ensure_once()
+        token = (token or "").strip()
+        if not token:
+            raise BadInput("token", USED_TOKEN)
+        now = self._now()
+        with self.store.transaction() as db:
+            found = db.execute(
+                "SELECT t.token_hash, t.expires_at, t.used_at, a.application_id, a.status "
+                "FROM tokens t JOIN applications a USING (application_id) WHERE t.token_hash = ?",
+                (_hash(token),)).fetchone()
+            if found is None or found["used_at"] is not None or found["status"] != "pending":
+                raise BadInput("token", USED_TOKEN)
+            if now > from_text(found["expires_at"]):
+                raise BadInput("token", f"approval token expired on {found['expires_at']}")
+            db.execute("UPDATE tokens SET used_at = ? WHERE token_hash = ?",
+                       (to_text(now), found["token_hash"]))
+            db.execute("UPDATE applications SET status = 'approved' WHERE application_id = ?",
+                       (found["application_id"],))
+        return found["application_id"]
+
+    def poll(self, application_id: str, app: Application) -> Issued | Pending:
+        """Issued once validated (file served, or approved); Pending otherwise."""
+        self._ensure_once()
+        row = self._get(application_id)
+        if row["status"] == "cancelled":
+            raise Refused(f"application {application_id} was cancelled",
+                          application_id=application_id)
+        if row["status"] == "issued":
+            return Issued(row["certificate_pem"], self.chain_pem())
+        if row["validation"] == FILE_VALIDATION:
+            problem = self._file_problem(row, app.webroot)
+            if problem:
+                return Pending(retry_after=POLL_AGAIN, detail=problem)
+        elif row["status"] != "approved":
+            return Pending(retry_after=POLL_AGAIN,
+                           detail=f"waiting for {row['approver']} to approve")
+        return self._issue(application_id)
+
+    def _get(self, application_id: str):
+        rows = self.store.read("SELECT * FROM applications WHERE application_id = ?",
+                               (application_id,))
+        if not rows:
+            raise PermanentError(f"unknown local CA application {application_id}",
+                                 application_id=application_id)
+        return rows[0]
+
+    def _file_problem(self, row, webroot: str | None) -> str | None:
+        """Why the validation file does not (yet) prove control; None when it does."""
+        domain, name = row["common_name"], row["challenge_name"]
+        where = f"http://{domain}/{name}"
+        if self.connect_to is None and webroot:
+            root = os.path.realpath(webroot)
+            path = os.path.realpath(os.path.join(root, name))
+            if os.path.commonpath([root, path]) != root:
+                return f"validation file path escapes the webroot {webroot}"
+            try:
+                with open(path, "rb") as handle:
+                    body = handle.read(MAX_FILE_BYTES)
+            except OSError as exc:
+                return f"validation file {path} not readable: {exc.strerror}"
+            where = path
+        else:
+            address = self.connect_to or domain
+            try:
+                with httpx.Client(timeout=self.http_timeout, trust_env=False,
+                                  follow_redirects=False) as client:
+                    response = client.get(f"http://{address}/{name}", headers={"Host": domain})
+            except httpx.HTTPError as exc:
+                return f"cannot fetch {where}: {type(exc).__name__} {exc}".strip()
+            if response.status_code != 200:
+                return f"{where} answered HTTP {response.status_code}"
+            body = response.content[:MAX_FILE_BYTES]
+        if body.decode("utf-8", "replace").rstrip() != row["challenge_content"]:
+            return f"{where} does not hold the expected validation value"
+        return None
+
+    def _issue(self, application_id: str) -> Issued:
+        now = self._now()
+        issuer = x509.load_pem_x509_certificate(self.chain_pem().encode("ascii"))
+        try:
+            issuer_key = self._load_key("intermediate")
+        except BadInput as exc:  # another master key: the CA cannot sign until config is fixed
+            raise PermanentError(f"local CA cannot use its key: {exc.message}",
+                                 field=exc.field) from exc
+        with self.store.transaction() as db:
+            row = db.execute("SELECT * FROM applications WHERE application_id = ?",
+                             (application_id,)).fetchone()
+            if row["status"] == "cancelled":
+                raise Refused(f"application {application_id} was cancelled",
+                              application_id=application_id)
+            if row["status"] != "issued":
+                not_after = from_text(row["not_after"]) or now + DEFAULT_LIFETIME
+                if not_after <= now:
+                    raise Refused(f"requested expiry {row['not_after']} is already past",
+                                  application_id=application_id)
+                leaf = certs.issue_leaf(load_csr(row["csr_pem"]).public_key(),
+                                        tuple(json.loads(row["names"])), issuer, issuer_key,
+                                        now, not_after)
+                pem = leaf.public_bytes(serialization.Encoding.PEM).decode("ascii")
+                db.execute("UPDATE applications SET status = 'issued', certificate_pem = ?, "
+                           "serial = ?, issued_at = ? WHERE application_id = ?",
+                           (pem, serial_hex(leaf.serial_number), to_text(now), application_id))
+                return Issued(pem, self.chain_pem())
+        return Issued(row["certificate_pem"], self.chain_pem())
+
+    def cancel(self, application_id: str) -> None:
+        """Withdraw the application; its approval token stops working. Idempotent."""
+        self._ensure_once()
+        now = to_text(self._now())
+        with self.store.transaction() as db:
+            row = db.execute("SELECT status FROM applications WHERE application_id = ?",
+                             (application_id,)).fetchone()
+            if row is None:
+                raise PermanentError(f"unknown local CA application {application_id}",
+                                     application_id=application_id)
+            if row["status"] == "cancelled":
+                return
+            db.execute("UPDATE applications SET status = 'cancelled', cancelled_at = ? "
+                       "WHERE application_id = ?", (now, application_id))
+            db.execute("UPDATE tokens SET used_at = COALESCE(used_at, ?) WHERE application_id = ?",
+                       (now, application_id))
+
+    def applications(self) -> list[dict]:
+        """Every application, oldest first (``certflow ca applications --json``); no tokens."""
+        self._ensure_once()
+        rows = self.store.read("SELECT * FROM applications ORDER BY created_at, rowid")
+        return [{
+            "application_id": r["application_id"], "idempotency_key": r["idempotency_key"],
+            "order_id": r["order_id"], "common_name": r["common_name"],
+            "names": json.loads(r["names"]), "validation": r["validation"],
+            "approver": r["approver"], "status": r["status"], "created_at": r["created_at"],
+            "serial": r["serial"],
+        } for r in rows]
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

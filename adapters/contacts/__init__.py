@@ -1,0 +1,1 @@
+"""Approver contacts: WHOIS, RDAP, privacy/proxy detection and constructed addresses."""

@@ -1,0 +1,169 @@
+"""Checks every certificate a CA sends before anything is installed.
+
+:func:`verify_issued` refuses (``BadInput(field="certificate")``) a certificate whose key is
+not the order's, whose names do not cover the order's, that is not valid now, or that does
+not chain to a configured trust root (``cryptography.x509.verification``, the Web PKI
+profile).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import verification
+
+from adapters.base import BadInput
+from adapters.crypto.keys import a_label, load_csr
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    """What the engine records about a certificate (``order show``: ``certificate``)."""
+
+    serial: str            # lower-case hex
+    not_before: datetime   # UTC
+    not_after: datetime    # UTC
+    sha256: str            # lower-case hex fingerprint of the DER
+    names: tuple[str, ...]  # SAN DNS names, in certificate order
+
+
+def _load_all(pem: str, what: str) -> list[x509.Certificate]:
+    if not pem or "-----BEGIN CERTIFICATE-----" not in pem:
+        return []
+    try:
+        return x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
+    except ValueError as exc:
+        raise BadInput("certificate", f"{what}: malformed PEM certificate") from exc
+
+
+def _load_one(pem: str) -> x509.Certificate:
+    certs = _load_all(pem, "certificate")
+    if not certs:
+        raise BadInput("certificate", "no PEM certificate found")
+    return certs[0]
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+def san_names(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(n.lower() for n in san.get_values_for_type(x509.DNSName))
+
+
+def _covers(sans: tuple[str, ...], name: str) -> bool:
+    if name in sans:
+        return True
+    # "*.example.jp" covers exactly one label: a.example.jp, not a.b.example.jp.
+    head, _, rest = name.partition(".")
+    return bool(rest) and not head.startswith("*") and f"*.{rest}" in sans
+
+
+def serial_hex(serial: int) -> str:
+    """Lower-case hex, an even number of digits (as ``openssl x509 -serial``, lower-cased)."""
+    text = f"{serial:x}"
+    return text.zfill(len(text) + len(text) % 2)
+
+
+def _info(cert: x509.Certificate) -> CertInfo:
+    return CertInfo(
+        serial=serial_hex(cert.serial_number),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        names=san_names(cert),
+    )
+
+
+def cert_info(cert_pem: str) -> CertInfo:
+    """Serial, validity, SHA-256 fingerprint and names of the first certificate in ``cert_pem``."""
+    return _info(_load_one(cert_pem))
+
+
+def parse_bundle(pem: str) -> tuple[str, str]:
+    """Split a PEM holding several certificates into (leaf PEM, chain PEM).
+
+    The leaf is the first certificate that is not a CA; the chain is the others, in order.
+    """
+    certs = _load_all(pem, "bundle")
+    if not certs:
+        raise BadInput("certificate", "no PEM certificate found")
+    leaf = next((c for c in certs if not _is_ca(c)), certs[0])
+    chain = [c for c in certs if c is not leaf]
+    return _pem(leaf), "".join(_pem(c) for c in chain)
+
+
+def _verifier_name(names: tuple[str, ...]) -> str:
+    # The verifier wants a concrete host; a wildcard order is checked with a name it covers.
+    for name in names:
+        if not name.startswith("*."):
+            return name
+    return "certflow-check" + names[0][1:]
+
+
+def verify_issued(certificate_pem: str, chain_pem: str, *, csr_pem: str, names: tuple[str, ...],
+                  trust_roots: list[str], now: datetime) -> CertInfo:
+    """Check a certificate from a CA against the order; return what to record.
+
+    ``certificate_pem`` may hold the chain too (it is split off). Raises
+    ``BadInput(field="certificate")`` naming the first problem found.
+    """
+    leaf_pem, bundled_chain = parse_bundle(certificate_pem)
+    leaf = _load_one(leaf_pem)
+    intermediates = _load_all(bundled_chain, "certificate bundle") + _load_all(chain_pem, "chain")
+    now = _utc(now)
+
+    csr = load_csr(csr_pem)
+    wanted = csr.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    got = leaf.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    if got != wanted:
+        raise BadInput("certificate", "certificate public key does not match the order's key")
+
+    sans = san_names(leaf)
+    labels = tuple(a_label(n) for n in names)
+    missing = [n for n in labels if not _covers(sans, n)]
+    if missing:
+        raise BadInput("certificate",
+                       f"certificate names do not cover the order: missing {', '.join(missing)}",
+                       missing=tuple(missing))
+
+    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if now < not_before:
+        raise BadInput("certificate", f"certificate not yet valid: valid from "
+                                      f"{not_before.isoformat()}, now is {now.isoformat()}")
+    if now > not_after:
+        raise BadInput("certificate", f"certificate expired on {not_after.isoformat()}")
+
+    roots = [c for pem in trust_roots for c in _load_all(pem, "trust root")]
+    if not roots:
+        raise BadInput("trust_roots", "no trust roots configured to check the certificate against")
+    try:
+        verifier = (verification.PolicyBuilder()
+                    .store(verification.Store(roots))
+                    .time(now)
+                    .build_server_verifier(verification.DNSName(_verifier_name(labels))))
+        verifier.verify(leaf, intermediates)
+    except verification.VerificationError as exc:
+        why = " ".join(str(exc).split())
+        raise BadInput("certificate",
+                       f"certificate does not chain to a trusted root: {why}") from exc
+    return _info(leaf)

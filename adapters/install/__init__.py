@@ -1,0 +1,1 @@
+"""Installation: local directories, all-or-nothing over several targets, TLS probes, delivery."""

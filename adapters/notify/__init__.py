@@ -1,0 +1,1 @@
+"""Notifications: message rendering, and the folder, SMTP and webhook senders."""

@@ -1,0 +1,54 @@
+"""Notifier that writes each message as an RFC 5322 ``.eml`` file into a folder.
+
+The embedded default: nothing to run, an operator (or a test) reads the folder.
+The file name comes from the idempotency key alone, and files are replaced
+atomically, so a retry after a crash rewrites the same file rather than adding one.
+"""
+from __future__ import annotations
+
+import email.policy
+import tempfile
+from pathlib import Path
+
+from adapters.common.files import write_atomic
+from adapters.base import Notice, PermanentError, TransientError
+from adapters.notify.messages import MessageBuilder, message_hash
+
+
+class FolderNotifier:
+    """Writes ``<folder>/<sha256(idempotency_key)[:32]>.eml`` (mode 0600)."""
+
+    def __init__(self, folder: str, builder: MessageBuilder) -> None:
+        self.folder = Path(folder)
+        self.builder = builder
+
+    def __repr__(self) -> str:
+        return f"FolderNotifier(folder={str(self.folder)!r})"
+
+    def path_for(self, notice: Notice) -> Path:
+        """Where the notice's message is (or will be) written."""
+        return self.folder / f"{message_hash(notice.idempotency_key)}.eml"
+
+    def send(self, notice: Notice) -> None:
+        """Render and write the message; the same key overwrites the same file."""
+        data = self.builder.build(notice).as_bytes(policy=email.policy.SMTP)
+        target = self.path_for(notice)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, data, 0o600)  # mail may carry an approval link
+        except PermissionError as exc:
+            raise PermanentError(f"mail folder {self.folder}: permission denied",
+                                 folder=str(self.folder)) from exc
+        except OSError as exc:
+            raise TransientError(f"mail folder {self.folder}: {exc.strerror or exc}",
+                                 folder=str(self.folder)) from exc
+
+    def check(self) -> None:
+        """For ``certflow doctor``: the folder exists (or can be made) and is writable."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.folder):
+                pass
+        except OSError as exc:
+            raise TransientError(f"mail folder {self.folder} is not writable: "
+                                 f"{exc.strerror or exc}", folder=str(self.folder)) from exc

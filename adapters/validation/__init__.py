@@ -1,0 +1,1 @@
+"""Publishing domain-validation challenges: webroot files and DNS TXT records."""

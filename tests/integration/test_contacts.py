@@ -1,0 +1,461 @@
+"""Approver contacts over real loopback WHOIS (RFC 3912) and RDAP (RFC 9083) servers,
+serving recorded answers (tests/data/contacts)."""
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import ssl
+import threading
+from pathlib import Path
+
+import pytest
+
+from support.whois import WhoisServer
+import trustme
+from hypothesis import given, settings, strategies as st
+
+from adapters.base import Contact, PermanentError, Refused, TransientError
+from adapters.contacts.finder import (ChainFinder, RdapFinder, WhoisFinder, contact_finder,
+                               contact_from_rdap, decode_whois, detect_privacy, parse_whois)
+
+DATA = Path(__file__).resolve().parents[1] / "support" / "data" / "contacts"
+REGISTRAR_HOST = "whois.registrar.test"
+
+
+def recorded(name: str, **fill: str) -> str:
+    text = (DATA / name).read_text(encoding="utf-8")
+    for key, value in fill.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+@pytest.fixture
+def whois_servers():
+    started: list[WhoisServer] = []
+
+    def start(answers: dict[str, str | bytes], encoding: str = "utf-8") -> WhoisServer:
+        server = WhoisServer(answers, encoding)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def silent_port():
+    """A loopback port that accepts connections (kernel backlog) but never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+# --- an RDAP server --------------------------------------------------------------------
+
+
+class RdapServer:
+    """``/rdap/domain/<name>`` answers from ``domains``; 404 RDAP error otherwise."""
+
+    def __init__(self, domains: dict[str, object], tls: trustme.LeafCert | None = None) -> None:
+        self.domains = domains
+        self.accept_headers: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                outer.accept_headers.append(self.headers.get("Accept", ""))
+                name = self.path.removeprefix("/rdap/domain/")
+                answer = outer.domains.get(name)
+                if callable(answer):
+                    status, headers, body = answer()
+                elif answer is None:
+                    status, headers = 404, {"Content-Type": "application/rdap+json"}
+                    body = json.dumps({"errorCode": 404, "title": "Not Found",
+                                       "description": [f"{name} is not registered"]}).encode()
+                else:
+                    status, headers = 200, {"Content-Type": "application/rdap+json"}
+                    body = json.dumps(answer).encode()
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        scheme = "http"
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.configure_cert(context)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.base_url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/rdap"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def rdap_answers() -> dict[str, object]:
+    def load(name: str) -> dict:
+        return json.loads((DATA / name).read_text(encoding="utf-8"))
+
+    return {
+        "example-shop.com": load("rdap_example_shop_com.json"),
+        "hidden-shop.com": load("rdap_hidden_shop_com.json"),
+        "quiet-example.jp": load("rdap_redacted_only_jp.json"),
+        "busy-example.jp": lambda: (503, {"Retry-After": "120"}, b"busy"),
+        "html-example.jp": lambda: (200, {"Content-Type": "text/html"}, b"<html>oops</html>"),
+        "weird-example.jp": {"objectClassName": "domain", "entities": "not a list"},
+        "forbidden-example.jp": lambda: (403, {}, b""),
+    }
+
+
+@pytest.fixture
+def rdap_server():
+    server = RdapServer(rdap_answers())
+    yield server
+    server.close()
+
+
+# --- WHOIS: JPRS ----------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("encoding", ["iso2022_jp", "utf-8", "euc_jp", "shift_jis"])
+def test_jprs_answer_gives_the_public_contact_address(whois_servers, encoding):
+    jprs = whois_servers({"example.jp": recorded("jprs_example_jp.txt")}, encoding=encoding)
+
+    contact = WhoisFinder(jprs.address, timeout=10).lookup("www.example.jp")
+
+    assert contact.email == "hostmaster@example.jp"
+    assert contact.privacy is None
+    assert contact.organization == "株式会社エグザンプル"
+    assert contact.source == f"whois {jprs.address}"
+    assert jprs.queries == ["example.jp"]  # the registrable domain, not the host name
+
+
+@pytest.mark.integration
+def test_jprs_organisation_domain_follows_the_admin_handle(whois_servers):
+    jprs = whois_servers({"example.co.jp": recorded("jprs_example_co_jp.txt"),
+                          "CONTACT EX123JP": recorded("jprs_contact_ex123jp.txt")},
+                         encoding="iso2022_jp")
+
+    contact = WhoisFinder(jprs.address).lookup("www.example.co.jp")
+
+    assert contact.email == "postmaster@example.co.jp"
+    assert contact.privacy is None
+    assert jprs.queries == ["example.co.jp", "CONTACT EX123JP"]
+
+
+@pytest.mark.integration
+def test_jprs_proxy_publication_is_a_privacy_contact(whois_servers):
+    jprs = whois_servers({"hidden-example.jp": recorded("jprs_proxy_jp.txt")},
+                         encoding="iso2022_jp")
+
+    contact = WhoisFinder(jprs.address).lookup("hidden-example.jp")
+
+    assert contact.privacy is not None
+    assert "代行" in contact.privacy or "Privacy Protection" in contact.privacy
+
+
+@pytest.mark.integration
+def test_unregistered_domain_is_refused(whois_servers):
+    jprs = whois_servers({"nothing-here.jp": recorded("jprs_no_match.txt")})
+
+    with pytest.raises(Refused) as caught:
+        WhoisFinder(jprs.address).lookup("nothing-here.jp")
+
+    assert "not registered" in caught.value.message
+    assert caught.value.trigger == "reject"
+
+
+@pytest.mark.integration
+def test_answer_without_an_address_is_refused_with_the_domain_named(whois_servers):
+    jprs = whois_servers({"example.jp": "Domain Information:\n[Domain Name]  EXAMPLE.JP\n"})
+
+    with pytest.raises(Refused) as caught:
+        WhoisFinder(jprs.address).lookup("example.jp")
+
+    assert caught.value.message == "no administrator email in WHOIS answer for example.jp"
+
+
+@pytest.mark.integration
+def test_garbage_answer_is_refused_not_a_crash(whois_servers):
+    garbage = bytes(range(256)) * 8 + b"\x1b$B\xff\xfe[Email]\x00\r\n: : [[]]\n"
+    jprs = whois_servers({"example.jp": garbage})
+
+    with pytest.raises(Refused):
+        WhoisFinder(jprs.address).lookup("example.jp")
+
+
+# --- WHOIS: gTLD registry -> registrar referral ---------------------------------------
+
+
+@pytest.mark.integration
+def test_registry_referral_is_followed_to_the_registrar(whois_servers):
+    registrar = whois_servers({"example-shop.com": recorded("registrar_example_com.txt")})
+    registry = whois_servers({"example-shop.com":
+                              recorded("registry_example_com.txt", registrar=REGISTRAR_HOST)})
+    finder = WhoisFinder(registry.address, referrals={REGISTRAR_HOST: registrar.address})
+
+    contact = finder.lookup("www.example-shop.com")
+
+    assert contact.email == "webmaster@example-shop.com"   # Admin Email before Registrant Email
+    assert contact.name == "Kenji Ito"
+    assert contact.privacy is None
+    assert contact.source == f"whois {registrar.address}"
+    assert registry.queries == ["example-shop.com"] and registrar.queries == ["example-shop.com"]
+
+
+@pytest.mark.integration
+def test_referral_may_name_host_and_port(whois_servers):
+    registrar = whois_servers({"example-shop.com": recorded("registrar_example_com.txt")})
+    registry = whois_servers({"example-shop.com":
+                              recorded("registry_example_com.txt", registrar=registrar.address)})
+
+    contact = WhoisFinder(registry.address).lookup("example-shop.com")
+
+    assert contact.email == "webmaster@example-shop.com"
+
+
+@pytest.mark.integration
+def test_thin_answer_without_following_referrals_has_no_address(whois_servers):
+    registry = whois_servers({"example-shop.com":
+                              recorded("registry_example_com.txt", registrar=REGISTRAR_HOST)})
+
+    with pytest.raises(Refused) as caught:
+        WhoisFinder(registry.address, follow_referrals=False).lookup("example-shop.com")
+
+    assert caught.value.message == "no administrator email in WHOIS answer for example-shop.com"
+
+
+@pytest.mark.integration
+def test_unreachable_registrar_is_transient_and_named(whois_servers, closed_port):
+    registry = whois_servers({"example-shop.com":
+                              recorded("registry_example_com.txt", registrar=REGISTRAR_HOST)})
+    finder = WhoisFinder(registry.address, timeout=5,
+                         referrals={REGISTRAR_HOST: f"127.0.0.1:{closed_port}"})
+
+    with pytest.raises(TransientError) as caught:
+        finder.lookup("example-shop.com")
+
+    assert f"127.0.0.1:{closed_port}" in caught.value.message
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("answer, marker", [
+    ("registrar_proxy_com.txt", "Domains By Proxy"),
+    ("registrar_forwarding_com.txt", "PrivacyProtect"),
+])
+def test_proxy_registrant_is_a_privacy_contact(whois_servers, answer, marker):
+    registrar = whois_servers({"hidden-shop.com": recorded(answer)})
+    registry = whois_servers({"hidden-shop.com":
+                              recorded("registry_proxy_com.txt", registrar=REGISTRAR_HOST)})
+    finder = WhoisFinder(registry.address, referrals={REGISTRAR_HOST: registrar.address})
+
+    contact = finder.lookup("hidden-shop.com")
+
+    assert contact.privacy is not None and marker.lower() in contact.privacy.lower()
+
+
+@pytest.mark.integration
+def test_refused_connection_is_transient_naming_the_server(closed_port):
+    with pytest.raises(TransientError) as caught:
+        WhoisFinder(f"127.0.0.1:{closed_port}", timeout=5).lookup("example.jp")
+
+    assert caught.value.server == f"127.0.0.1:{closed_port}"
+    assert f"127.0.0.1:{closed_port}" in caught.value.message
+
+
+@pytest.mark.integration
+def test_silent_server_times_out_as_transient(silent_port):
+    with pytest.raises(TransientError) as caught:
+        WhoisFinder(f"127.0.0.1:{silent_port}", timeout=0.5).lookup("example.jp")
+
+    assert "timed out" in caught.value.message
+
+
+# --- RDAP ------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_rdap_administrative_entity_address(rdap_server):
+    contact = RdapFinder(rdap_server.base_url).lookup("shop.example-shop.com")
+
+    assert contact == Contact(email="webmaster@example-shop.com", name="Kenji Ito",
+                              organization="Example Shop K.K.",
+                              source=f"rdap {rdap_server.base_url}/domain/example-shop.com")
+    assert "application/rdap+json" in rdap_server.accept_headers[0]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("domain, marker", [
+    ("hidden-shop.com", "REDACTED FOR PRIVACY"),
+    ("quiet-example.jp", "Registrant Email"),
+])
+def test_rdap_redacted_contact_is_a_privacy_contact(rdap_server, domain, marker):
+    contact = RdapFinder(rdap_server.base_url).lookup(domain)
+
+    assert contact.email is None
+    assert contact.privacy is not None and marker in contact.privacy
+
+
+@pytest.mark.integration
+def test_rdap_unknown_domain_is_refused(rdap_server):
+    with pytest.raises(Refused) as caught:
+        RdapFinder(rdap_server.base_url).lookup("example.jp")
+
+    assert "example.jp" in caught.value.message
+
+
+@pytest.mark.integration
+def test_rdap_busy_server_is_transient_with_its_retry_after(rdap_server):
+    with pytest.raises(TransientError) as caught:
+        RdapFinder(rdap_server.base_url).lookup("busy-example.jp")
+
+    assert caught.value.retry_after == 120
+    assert rdap_server.base_url in caught.value.message
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("domain, error", [
+    ("html-example.jp", TransientError),
+    ("weird-example.jp", Refused),
+    ("forbidden-example.jp", PermanentError),
+])
+def test_rdap_malformed_or_refused_answers_map_to_adapter_errors(rdap_server, domain, error):
+    with pytest.raises(error):
+        RdapFinder(rdap_server.base_url).lookup(domain)
+
+
+@pytest.mark.integration
+def test_rdap_over_https_with_a_private_ca_bundle(tmp_path):
+    ca = trustme.CA()
+    server = RdapServer(rdap_answers(), tls=ca.issue_cert("127.0.0.1"))
+    try:
+        bundle = tmp_path / "rdap-ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+
+        contact = RdapFinder(server.base_url, ca_bundle=str(bundle)).lookup("example-shop.com")
+        assert contact.email == "webmaster@example-shop.com"
+
+        with pytest.raises(TransientError):  # not trusted without the bundle
+            RdapFinder(server.base_url, timeout=5).lookup("example-shop.com")
+    finally:
+        server.close()
+
+
+# --- RDAP, then WHOIS ------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_chain_falls_back_to_whois_when_rdap_has_no_record(rdap_server, whois_servers):
+    jprs = whois_servers({"example.jp": recorded("jprs_example_jp.txt")})
+    finder = contact_finder(whois=jprs.address, rdap=rdap_server.base_url)
+
+    contact = finder.lookup("www.example.jp")
+
+    assert isinstance(finder, ChainFinder)
+    assert contact.email == "hostmaster@example.jp" and contact.source.startswith("whois")
+
+
+@pytest.mark.integration
+def test_chain_uses_rdap_first(rdap_server, whois_servers):
+    registry = whois_servers({})
+    contact = contact_finder(whois=registry.address, rdap=rdap_server.base_url) \
+        .lookup("example-shop.com")
+
+    assert contact.email == "webmaster@example-shop.com" and contact.source.startswith("rdap")
+    assert registry.queries == []
+
+
+@pytest.mark.integration
+def test_chain_returns_the_privacy_contact_when_nobody_has_a_real_one(rdap_server, whois_servers):
+    registrar = whois_servers({"hidden-shop.com": recorded("registrar_proxy_com.txt")})
+    registry = whois_servers({"hidden-shop.com":
+                              recorded("registry_proxy_com.txt", registrar=REGISTRAR_HOST)})
+    finder = ChainFinder([RdapFinder(rdap_server.base_url),
+                          WhoisFinder(registry.address,
+                                      referrals={REGISTRAR_HOST: registrar.address})])
+
+    contact = finder.lookup("hidden-shop.com")
+
+    assert contact.privacy and "REDACTED FOR PRIVACY" in contact.privacy
+
+
+@pytest.mark.integration
+def test_chain_with_every_server_down_is_transient(closed_port):
+    finder = ChainFinder([RdapFinder(f"http://127.0.0.1:{closed_port}/rdap", timeout=5),
+                          WhoisFinder(f"127.0.0.1:{closed_port}", timeout=5)])
+
+    with pytest.raises(TransientError):
+        finder.lookup("example.jp")
+
+
+def test_no_contacts_configured_means_no_finder():
+    assert contact_finder() is None
+
+
+# --- privacy markers and parsing --------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [
+    "REDACTED FOR PRIVACY", "Redacted for Privacy Purposes", "Data Protected, Not Disclosed",
+    "Withheld for Privacy ehf", "Privacy Protection Service INC d/b/a PrivacyProtect.org",
+    "Whois Privacy Service", "Domains By Proxy, LLC", "Contact Privacy Inc. Customer 12345",
+    "WhoisGuard, Inc.", "PrivacyGuardian.org llc", "Statutory proxy agent",
+    "Whois情報公開代行サービス", "お名前.com 代理公開",
+    "d41d8cd98f@withheldforprivacy.com",
+])
+def test_privacy_markers_are_recognised(value):
+    reason = detect_privacy({"Registrant Organization": value})
+
+    assert reason is not None and "Registrant Organization" in reason
+
+
+@pytest.mark.parametrize("value", [
+    "Example Co., Ltd.", "株式会社エグザンプル", "hostmaster@example.jp", "Hanako Sato",
+    "Example Shop K.K.", None, "",
+])
+def test_ordinary_contacts_are_not_privacy(value):
+    assert detect_privacy({"Admin Organization": value}) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_any_bytes_decode_and_parse_without_raising(data):
+    answer = parse_whois(decode_whois(data))
+    assert isinstance(answer.fields, list)
+
+
+_rdap_keys = st.sampled_from(["entities", "roles", "vcardArray", "remarks", "redacted", "name",
+                              "type", "title", "description", "vcard", "email", "fn"])
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+    | st.sampled_from(["administrative", "registrant", "registrar", "proxy", "vcard",
+                       "email", "fn", "a@example.jp", "REDACTED FOR PRIVACY"]),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_rdap_keys, inner, max_size=5),
+    max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_rdap_keys, _json, max_size=6))
+def test_any_rdap_object_gives_a_contact_or_a_refusal(data):
+    try:
+        contact = contact_from_rdap(data, "example.jp", "rdap test")
+    except Refused as refused:
+        assert "example.jp" in refused.message
+    else:
+        assert contact.email or contact.privacy

@@ -1,0 +1,149 @@
+"""Helpers for the keys / local CA / x509check tests: a collecting Notifier, a movable
+clock, openssl-made CSRs, a loopback HTTP server and a worker for multi-process tests."""
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from adapters.base import Application, DistinguishedName, Notice, TransientError
+
+NAMES = ("www.example.jp", "example.jp")
+DN = DistinguishedName(common_name="www.example.jp", organization="Example Trading K.K.",
+                       locality="Shinjuku-ku", prefecture="Tokyo", country="JP",
+                       unit="Web Operations")
+
+
+class Clock:
+    """The injected clock; starts at real time (openssl checks against it), can move."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class CollectingNotifier:
+    """A Notifier that keeps what it was asked to send (optionally failing first)."""
+
+    sent: list[Notice] = field(default_factory=list)
+    fail_next: int = 0
+
+    def send(self, notice: Notice) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise TransientError("mail server unavailable", retry_after=30)
+        self.sent.append(notice)
+
+
+class FileNotifier:
+    """A Notifier whose sends survive across processes: one line per Notice in a file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def send(self, notice: Notice) -> None:
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(f"{notice.idempotency_key} {notice.context['url']}\n")
+
+
+def token_from(notice: Notice) -> str:
+    return notice.context["url"].rsplit("?token=", 1)[1]
+
+
+def application(csr_pem: str, *, key: str = "order-1:3:submit", validation: str = "file",
+                names: tuple[str, ...] = NAMES, **extra) -> Application:
+    if validation in ("email", "email-whois"):
+        extra.setdefault("approver", "admin@example.jp")
+        extra.setdefault("deadline_at", datetime.now(timezone.utc) + timedelta(days=10))
+    return Application(order_id=key.split(":")[0], idempotency_key=key, common_name=names[0],
+                       names=names, csr_pem=csr_pem, validation=validation, **extra)
+
+
+def run(*args: str, cwd: Path | None = None, input: bytes | None = None,
+        check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, input=input, capture_output=True, check=check,
+                          timeout=120)
+
+
+def openssl_csr(directory: Path, name: str, *, newkey: str = "rsa:2048", digest: str = "-sha256",
+                cn: str = "www.example.jp", sans: tuple[str, ...] = NAMES,
+                der: bool = False) -> bytes:
+    """A customer CSR made with the openssl CLI, as the file bytes (PEM or DER)."""
+    out = directory / f"{name}.csr"
+    args = ["openssl", "req", "-new", "-nodes", "-keyout", str(directory / f"{name}.key"),
+            "-subj", f"/C=JP/ST=Tokyo/L=Shinjuku-ku/O=Example Trading K.K./CN={cn}",
+            digest, "-out", str(out), "-outform", "DER" if der else "PEM"]
+    if newkey.startswith("ec:"):
+        args[3:3] = ["-newkey", "ec", "-pkeyopt", f"ec_paramgen_curve:{newkey[3:]}"]
+    else:
+        args[3:3] = ["-newkey", newkey]
+    if sans:
+        args += ["-addext", "subjectAltName=" + ",".join(f"DNS:{n}" for n in sans)]
+    run(*args)
+    return out.read_bytes()
+
+
+class LoopbackWebServer:
+    """http.server on 127.0.0.1 serving ``root``; records the Host headers it saw."""
+
+    def __init__(self, root: Path) -> None:
+        self.hosts: list[str] = []
+        hosts = self.hosts
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(root), **kwargs)
+
+            def do_GET(self):
+                hosts.append(self.headers.get("Host", ""))
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "LoopbackWebServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=30)
+
+
+def submit_from_another_process(directory: str, master_key: bytes, csr_pem: str,
+                                mail_log: str, barrier, results) -> None:
+    """Worker: a fresh LocalCA on ``directory`` submits the same two applications
+    (file and mail validation) as its siblings, all released at once by ``barrier``."""
+    from adapters.crypto.keys import KeyVault
+    from adapters.ca.local import LocalCA
+
+    ca = LocalCA(directory, KeyVault(master_key), lambda: datetime.now(timezone.utc),
+                 notifier=FileNotifier(mail_log))
+    barrier.wait(timeout=120)
+    ca.ensure()
+    ids = []
+    for app in (application(csr_pem, key="order-7:2:submit", validation="file"),
+                application(csr_pem, key="order-8:2:submit", validation="email")):
+        for _ in range(600):
+            try:
+                ids.append(ca.submit(app).application_id)
+                break
+            except TransientError:  # a sibling holds the approval-mail claim
+                time.sleep(0.1)
+    results.put((os.getpid(), ids, ca.root_pem()))

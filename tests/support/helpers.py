@@ -1,0 +1,103 @@
+"""Shared test helpers: workspaces on the embedded defaults, config edits, the CLI."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CERTFLOW = [sys.executable, "-m", "workflow"]
+
+ORDER = dict(common_name="www.example.jp", organization="Example Corp.", unit="Web",
+             locality="Shinjuku-ku", prefecture="Tokyo", country="JP", plan="basic",
+             contract="C-1001", email="owner@example.jp")
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(value)
+
+
+def configure(config: Path, settings: dict) -> None:
+    """Set ``{"section.key": value}`` in a config.toml (replacing or adding the line)."""
+    text = Path(config).read_text()
+    for dotted, value in settings.items():
+        section, key = dotted.rsplit(".", 1)
+        header = f"[{section}]" if not section.startswith("contracts.") else \
+            f'[contracts."{section.split(".", 1)[1]}"]'
+        line = f"{key} = {toml_value(value)}"
+        if header not in text:
+            text += f"\n{header}\n{line}\n"
+            continue
+        start = text.index(header) + len(header)
+        nxt = re.search(r"^\[", text[start:], re.M)
+        end = start + nxt.start() if nxt else len(text)
+        body = text[start:end]
+        pattern = re.compile(rf"^#?[ \t]*{re.escape(key)}[ \t]*=.*$", re.M)
+        body = pattern.sub(line, body, count=1) if pattern.search(body) else body.rstrip("\n") + f"\n{line}\n\n"
+        text = text[:start] + body + text[end:]
+    Path(config).write_text(text)
+
+
+def add_contract(config: Path, cid: str, **fields) -> None:
+    lines = [f'\n[contracts."{cid}"]'] + [f"{k} = {toml_value(v)}" for k, v in fields.items()]
+    with open(config, "a") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def make_workspace(directory: Path, settings: dict | None = None) -> Path:
+    from workflow.ops.workspace import init_workspace
+    config = init_workspace(Path(directory))
+    if settings:
+        configure(config, settings)
+    return config
+
+
+def run_cli(config: Path, *args: str, env: dict | None = None, check: bool = False,
+            prefix: list[str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env.pop("CERTFLOW_DEBUG", None)
+    cmd = (prefix or []) + CERTFLOW + ["--config", str(config), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=str(ROOT))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def cli_json(config: Path, *args: str, **kw):
+    proc = run_cli(config, *args, "--json", check=True, **kw)
+    return json.loads(proc.stdout)
+
+
+def place_args(**overrides) -> list[str]:
+    fields = {**ORDER, **overrides}
+    flags = {"common_name": "--cn", "organization": "--org"}
+    out = []
+    for key, value in fields.items():
+        if value is None:
+            continue
+        out += [flags.get(key, "--" + key.replace("_", "-")), str(value)]
+    return out
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)

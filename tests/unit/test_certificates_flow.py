@@ -1,0 +1,159 @@
+"""Issue 5 end to end through the CLI: CSRs, approval tokens, customer CSRs, manual CA."""
+import datetime as dt
+import hashlib
+import stat
+import subprocess
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from support import mailfolder as mailbox
+from support.ca import openssl_csr
+from support.helpers import cli_json, configure, place_args, run_cli
+
+
+def place_paid(ws, **overrides):
+    o = cli_json(ws, "order", "place", *place_args(**overrides))
+    run_cli(ws, "order", "pay", o["id"], check=True)
+    run_cli(ws, "daemon", "--once", check=True)
+    return cli_json(ws, "order", "show", o["id"])
+
+
+def test_full_service_csr_verifies_with_openssl(workspace):
+    o = place_paid(workspace)
+    assert o["state"] == "installed"
+    out = subprocess.run(["openssl", "req", "-verify", "-noout", "-text"], input=o["csr"],
+                         capture_output=True, text=True, check=True)
+    text = out.stdout + out.stderr
+    assert "verify OK" in text or "Certificate request self-signature verify OK" in text
+    assert "sha256WithRSAEncryption" in text and "(2048 bit)" in text
+    for part in ("C=JP", "ST=Tokyo", "L=Shinjuku-ku", "O=Example Corp.", "OU=Web", "CN=www.example.jp"):
+        assert part.replace("=", " = ") in text or part in text, part
+    assert "DNS:www.example.jp" in text and "DNS:example.jp" in text
+
+
+def test_no_plaintext_private_key_outside_0600_files(workspace):
+    place_paid(workspace)
+    run_cli(workspace, "export", str(workspace.parent / "export.jsonl"))
+    root = workspace.parent
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if b"PRIVATE KEY-----" in data:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+            assert path.name == "privkey.pem", path
+    db = (root / "var/data/certflow.db").read_bytes()
+    assert b"PRIVATE KEY" not in db
+
+
+def test_approval_token_approves_once(workspace):
+    o = place_paid(workspace, validation="email")
+    assert o["state"] == "awaiting_approval"
+    [mail] = mailbox.to(workspace, "admin@example.jp")
+    assert "www.example.jp" in str(mail["Subject"]) and "サーバー証明書発行手続きのご案内" in str(mail["Subject"])
+    token = mailbox.token_in(mail)
+    assert len(token) >= 22  # >= 128 bits, base64url
+    assert run_cli(workspace, "ca", "approve", token).returncode == 0
+    again = run_cli(workspace, "ca", "approve", token)
+    assert again.returncode == 2 and token not in again.stderr
+    assert run_cli(workspace, "ca", "approve", "A" * 32).returncode == 2
+    run_cli(workspace, "daemon", "--once", check=True)
+    done = cli_json(workspace, "order", "show", o["id"])
+    assert done["state"] == "installed"
+    cert = (workspace.parent / "var/servers/C-1001/www.example.jp/cert.pem").read_text()
+    der = x509.load_pem_x509_certificate(cert.encode()).public_bytes(serialization.Encoding.DER)
+    assert hashlib.sha256(der).hexdigest() == done["certificate"]["sha256"]
+    # the token appears nowhere but in the approver's own mail
+    history = run_cli(workspace, "order", "history", o["id"], "--json").stdout
+    assert token not in history
+
+
+def test_application_only_order_delivers_after_a_good_customer_csr(workspace, tmp_path):
+    o = place_paid(workspace, contract="C-3001", plan="ex-cloud")
+    assert o["state"] == "awaiting_csr"
+    assert mailbox.to(workspace, "owner@example.jp")
+    bad = {
+        "sha1": openssl_csr(tmp_path, "sha1", digest="-sha1"),
+        "1024": openssl_csr(tmp_path, "small", newkey="rsa:1024"),
+        "names": openssl_csr(tmp_path, "names", cn="www.other.jp", sans=("www.other.jp",)),
+    }
+    (tmp_path / "junk.csr").write_bytes(b"hello, this is not a CSR")
+    bad["junk"] = b"hello, this is not a CSR"
+    expect = {"sha1": "sha1", "1024": "1024", "names": "names", "junk": "CSR"}
+    for name, data in bad.items():
+        path = tmp_path / f"{name}.in"
+        path.write_bytes(data)
+        proc = run_cli(workspace, "order", "csr", o["id"], str(path))
+        assert proc.returncode == 2 and expect[name] in proc.stderr, (name, proc.stderr)
+    assert cli_json(workspace, "order", "show", o["id"])["state"] == "awaiting_csr"
+    good = tmp_path / "good.csr"
+    good.write_bytes(openssl_csr(tmp_path, "good", der=True))
+    run_cli(workspace, "order", "csr", o["id"], str(good), check=True)
+    run_cli(workspace, "daemon", "--once", check=True)
+    done = cli_json(workspace, "order", "show", o["id"])
+    assert done["state"] == "delivered"
+    delivered = [m for m in mailbox.to(workspace, "owner@example.jp")
+                 if any(True for _ in m.iter_attachments())]
+    assert delivered, "no mail with attachments"
+    attachments = {a.get_filename(): a.get_content() for a in delivered[-1].iter_attachments()}
+    blob = "".join(v.decode() if isinstance(v, bytes) else v for v in attachments.values())
+    assert blob.count("BEGIN CERTIFICATE") >= 2 and "PRIVATE KEY" not in blob
+    # the issued certificate (for the customer's key) and the intermediate that signed it
+    assert sorted(attachments) == ["www.example.jp.chain.crt", "www.example.jp.crt"]
+    leaf = x509.load_pem_x509_certificate(attachments["www.example.jp.crt"])
+    assert hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest() == \
+        done["certificate"]["sha256"]
+    assert leaf.public_key() == x509.load_pem_x509_csr(done["csr"].encode()).public_key()
+    intermediate = x509.load_pem_x509_certificates(attachments["www.example.jp.chain.crt"])[0]
+    leaf.verify_directly_issued_by(intermediate)
+    assert "PRIVATE KEY" not in delivered[-1].as_string()
+
+
+def _ca(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Manual Test Root")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "root.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert
+
+
+def _leaf(ca_key, ca_cert, public_key, names):
+    now = dt.datetime.now(dt.timezone.utc)
+    return (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca_cert.subject).public_key(public_key)
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256())).public_bytes(serialization.Encoding.PEM)
+
+
+def test_manual_ca_refuses_a_certificate_for_another_key(workspace, tmp_path):
+    ca_key, ca_cert = _ca(tmp_path)
+    configure(workspace, {"ca.kind": "manual", "ca.trust_roots": [str(tmp_path / "root.pem")]})
+    o = place_paid(workspace)
+    assert o["state"] == "awaiting_approval" and "BEGIN CERTIFICATE REQUEST" in o["csr"]
+    csr = x509.load_pem_x509_csr(o["csr"].encode())
+    names = ("www.example.jp", "example.jp")
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    (tmp_path / "wrong.pem").write_bytes(_leaf(ca_key, ca_cert, other, names))
+    (tmp_path / "right.pem").write_bytes(_leaf(ca_key, ca_cert, csr.public_key(), names))
+    wrong = run_cli(workspace, "order", "issue", o["id"], str(tmp_path / "wrong.pem"))
+    assert wrong.returncode == 2 and "key" in wrong.stderr
+    assert cli_json(workspace, "order", "show", o["id"])["state"] == "awaiting_approval"
+    run_cli(workspace, "order", "issue", o["id"], str(tmp_path / "right.pem"), check=True)
+    run_cli(workspace, "daemon", "--once", check=True)
+    assert cli_json(workspace, "order", "show", o["id"])["state"] == "installed"

@@ -1,0 +1,1 @@
+"""Effects: the outbox dispatcher, the handlers it runs, deadlines, renewals and the daemon."""

@@ -1,0 +1,1 @@
+"""Order histories: replay (fold events through the lifecycle) and JSON Lines transfer."""

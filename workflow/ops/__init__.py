@@ -1,0 +1,1 @@
+"""Operator tools: the CLI, doctor, demo, status, generated docs and the graph."""

@@ -1,0 +1,110 @@
+"""The ``certflow`` command line. Exit 0 ok; 2 refused (bad input, invalid transition,
+unknown id, broken config: one line on stderr, nothing written); 1 unexpected."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from workflow.errors import CertflowError
+
+
+class Refused(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"certflow: {self.message}", err=True)
+
+
+def _refusal_text(exc: Exception) -> str:
+    return getattr(exc, "message", None) or str(exc)
+
+
+def handle_errors(fn):
+    """Map certflow's refusals (and adapters' BadInput) to exit 2; the rest to exit 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from adapters.base import AdapterError, BadInput
+        try:
+            return fn(*args, **kwargs)
+        except (CertflowError, BadInput) as exc:
+            raise Refused(_refusal_text(exc)) from None
+        except AdapterError as exc:
+            raise Refused(f"{type(exc).__name__}: {exc.message}") from None
+        except click.ClickException:
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("CERTFLOW_DEBUG"):
+                raise
+            click.echo(f"certflow: unexpected error: {type(exc).__name__}: {exc} "
+                       "(set CERTFLOW_DEBUG=1 for a traceback)", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+class Ctx:
+    def __init__(self, config_path: str) -> None:
+        self.config_path = config_path
+        self._engine = None
+
+    def engine(self):
+        if self._engine is None:
+            from workflow.engine import Engine
+            self._engine = Engine.from_config(self.config_path)
+        return self._engine
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", envvar="CERTFLOW_CONFIG", default="config.toml",
+              show_default=True, metavar="FILE", help="config file ($CERTFLOW_CONFIG).")
+@click.option("-v", "--verbose", is_flag=True, help="log what the engine does to stderr.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str, verbose: bool) -> None:
+    """certflow: SSL/TLS certificate orders as persisted state machines.
+
+    \b
+    Quick start:
+      certflow init ws && cd ws
+      certflow order place --cn www.example.jp --org "Example Corp." \\
+          --locality Shinjuku-ku --prefecture Tokyo --country JP \\
+          --plan basic --contract C-1001 --email owner@example.jp
+      certflow order pay ID && certflow daemon --once
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Ctx(config_path)
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="overwrite an existing config.toml.")
+@handle_errors
+def init(directory: str, force: bool) -> None:
+    """Write config.toml and the data directories (embedded defaults) into DIRECTORY.
+
+    \b
+    Example: certflow init /srv/certflow
+    """
+    from workflow.ops.workspace import init_workspace
+    path = init_workspace(Path(directory), force=force)
+    click.echo(f"workspace ready: {path}")
+
+
+from workflow.ops.cli import ops as cli_ops, order as cli_order  # noqa: E402  (registers the sub-commands)
+
+cli_order.register(main)
+cli_ops.register(main)

@@ -1,0 +1,289 @@
+"""``certflow order …`` and ``certflow ca …``."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from workflow.ops.cli import emit_json, handle_errors, pass_ctx
+from workflow.errors import ValidationError
+
+
+def _order_json(order) -> dict:
+    return order.to_dict()
+
+
+def _print_order(order) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    t = Table(show_header=False, box=None)
+    d = _order_json(order)
+    for key in ("id", "state", "common_name", "sans", "plan", "contract", "validation", "approver",
+                "email", "deadline_at", "reason", "renewal_of", "version", "created_at", "updated_at"):
+        value = d.get(key)
+        if value not in (None, [], ""):
+            t.add_row(key, escape(", ".join(value) if isinstance(value, list) else str(value)))
+    if order.certificate:
+        c = order.certificate
+        t.add_row("certificate", f"serial {c.serial}\nnot_after {c.not_after}\nsha256 {c.sha256}")
+    Console().print(t)
+    if order.csr and order.state in ("submitted", "awaiting_approval"):
+        click.echo(order.csr)
+
+
+def _age(created: str, now: datetime) -> str:
+    from workflow.clock import parse_iso
+    delta = now - parse_iso(created)
+    days, secs = delta.days, delta.seconds
+    return f"{days}d{secs // 3600}h" if days else f"{secs // 3600}h{secs % 3600 // 60}m"
+
+
+def order_table(orders, now: datetime, title: str = "orders"):
+    from rich.table import Table
+    t = Table(title=title)
+    for col in ("id", "state", "common name", "plan", "age", "deadline", "reason"):
+        t.add_column(col, overflow="fold")
+    styles = {"installed": "green", "delivered": "green", "rejected": "red", "cancelled": "yellow",
+              "on_hold": "bold red"}
+    for o in orders:
+        t.add_row(o.id, f"[{styles.get(o.state, 'cyan')}]{o.state}[/]", o.common_name, o.plan,
+                  _age(o.created_at, now), o.deadline_at or "", escape((o.reason or "")[:80]))
+    return t
+
+
+def register(main: click.Group) -> None:
+    @main.group()
+    def order() -> None:
+        """Place, pay, cancel, resume and inspect certificate orders.
+
+        \b
+        Example:
+          certflow order list --state awaiting_approval
+        """
+
+    @order.command("place")
+    @click.option("--cn", "common_name", required=True, help="common name: the host of https://… (www.example.jp).")
+    @click.option("--org", "organization", required=True, help="organization, official English name.")
+    @click.option("--unit", help="organizational unit (optional).")
+    @click.option("--locality", required=True, help="city/ward, e.g. Shinjuku-ku or Yokohama-shi.")
+    @click.option("--prefecture", required=True, help="prefecture, e.g. Tokyo.")
+    @click.option("--country", required=True, help="ISO 3166 two-letter code, e.g. JP.")
+    @click.option("--plan", required=True, help="lite|basic|pro|flex|secure|advance|expert|ex-cloud.")
+    @click.option("--contract", required=True, help="hosting contract id from config.toml.")
+    @click.option("--email", required=True, help="the customer's registered address.")
+    @click.option("--validation", help="file|email|email-whois|http-01|dns-01 (default from config).")
+    @click.option("--approver", help="with --validation email: admin@, administrator@, webmaster@, "
+                  "hostmaster@ or postmaster@ the domain (default admin@<domain>).")
+    @click.option("--language", default="ja", show_default=True, help="customer mail language: ja|en.")
+    @click.option("--renewal-of", help="the order this one renews.")
+    @click.option("--json", "as_json", is_flag=True, help="print the order as JSON.")
+    @pass_ctx
+    @handle_errors
+    def place(ctx, as_json: bool, **fields) -> None:
+        """Record a new order (ends `ordered`, or `rejected` with a reason).
+
+        \b
+        Example:
+          certflow order place --cn www.example.jp --org "Example Corp." --locality Shinjuku-ku \\
+            --prefecture Tokyo --country JP --plan basic --contract C-1001 --email owner@example.jp
+        """
+        o = ctx.engine().place(actor="cli", **{k: v for k, v in fields.items() if v is not None})
+        emit_json(_order_json(o)) if as_json else click.echo(f"{o.id} {o.state}"
+                                                             + (f": {o.reason}" if o.reason else ""))
+
+    def _simple(name: str, trigger: str, doc: str, with_reason: bool = False):
+        @click.argument("order_id")
+        @click.option("--json", "as_json", is_flag=True, help="print the order as JSON.")
+        @pass_ctx
+        @handle_errors
+        def command(ctx, order_id: str, as_json: bool, reason: str | None = None) -> None:
+            data = {"reason": reason} if reason else {}
+            o = ctx.engine().fire(order_id, trigger, actor="cli", **data)
+            emit_json(_order_json(o)) if as_json else click.echo(f"{o.id} {o.state}")
+        command.__doc__ = doc
+        if with_reason:
+            command = click.option("--reason", help="why (told to the customer).")(command)
+        order.command(name)(command)
+
+    _simple("pay", "pay", "Confirm payment: work starts.\n\n\b\nExample: certflow order pay 20261125-1a2b3c4d")
+    _simple("resume", "resume", "Put a held order back where it was and re-queue its work.\n\n\b\n"
+            "Example: certflow order resume 20261125-1a2b3c4d")
+    _simple("cancel", "cancel", "Cancel an order (customer request).\n\n\b\n"
+            "Example: certflow order cancel 20261125-1a2b3c4d --reason 'customer withdrew'",
+            with_reason=True)
+
+    @order.command("csr")
+    @click.argument("order_id")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @pass_ctx
+    @handle_errors
+    def csr(ctx, order_id: str, file: str) -> None:
+        """Record the customer's CSR (PEM or DER) of an application-only order.
+
+        \b
+        Example: certflow order csr 20261125-1a2b3c4d /home/customer/www.example.jp.csr
+        """
+        data = _read(file, "csr")
+        engine = ctx.engine()
+        o = engine.get(order_id)
+        if o.state != "awaiting_csr":
+            raise ValidationError("state", f"order {order_id} is {o.state}, not awaiting_csr")
+        pem = engine.adapters.keys.check_customer_csr(data, o.names)
+        o = engine.fire(order_id, "submit", actor="cli", csr=pem)
+        click.echo(f"{o.id} {o.state}")
+
+    @order.command("issue")
+    @click.argument("order_id")
+    @click.argument("cert", type=click.Path(dir_okay=False))
+    @click.option("--chain", type=click.Path(dir_okay=False), help="intermediate certificate(s), PEM.")
+    @pass_ctx
+    @handle_errors
+    def issue(ctx, order_id: str, cert: str, chain: str | None) -> None:
+        """Record the certificate a CA sent (manual CA). It is verified against the
+        order's key, names and the trust roots before anything is installed.
+
+        \b
+        Example: certflow order issue 20261125-1a2b3c4d server.crt --chain intermediate.crt
+        """
+        from adapters.crypto.x509check import parse_bundle
+        text = _read(cert, "certificate").decode("ascii", "replace")
+        leaf, rest = parse_bundle(text)
+        chain_pem = (_read(chain, "chain").decode("ascii", "replace") if chain else "") or rest
+        o = ctx.engine().fire(order_id, "issue", actor="cli", certificate=leaf, chain=chain_pem)
+        click.echo(f"{o.id} {o.state} sha256 {o.certificate.sha256}")
+
+    @order.command("show")
+    @click.argument("order_id")
+    @click.option("--json", "as_json", is_flag=True, help="print the order as JSON.")
+    @pass_ctx
+    @handle_errors
+    def show(ctx, order_id: str, as_json: bool) -> None:
+        """Show one order (with its CSR while it is with the CA).
+
+        \b
+        Example: certflow order show 20261125-1a2b3c4d --json
+        """
+        o = ctx.engine().get(order_id)
+        emit_json(_order_json(o)) if as_json else _print_order(o)
+
+    @order.command("list")
+    @click.option("--state", help="only orders in this state.")
+    @click.option("--json", "as_json", is_flag=True, help="print rows as JSON.")
+    @pass_ctx
+    @handle_errors
+    def list_(ctx, state: str | None, as_json: bool) -> None:
+        """List orders: state, age, deadline, reason.
+
+        \b
+        Example: certflow order list --state on_hold
+        """
+        engine = ctx.engine()
+        orders = engine.list(state)
+        if as_json:
+            emit_json([_order_json(o) for o in orders])
+        else:
+            from rich.console import Console
+            Console().print(order_table(orders, engine.now()))
+
+    @order.command("history")
+    @click.argument("order_id")
+    @click.option("--json", "as_json", is_flag=True, help="print events as JSON.")
+    @pass_ctx
+    @handle_errors
+    def history(ctx, order_id: str, as_json: bool) -> None:
+        """The order's events, oldest first.
+
+        \b
+        Example: certflow order history 20261125-1a2b3c4d
+        """
+        events = ctx.engine().history(order_id)
+        if as_json:
+            emit_json([e.to_dict() for e in events])
+            return
+        from rich.console import Console
+        from rich.table import Table
+        t = Table(title=f"order {order_id}")
+        for col in ("seq", "at", "trigger", "from", "to", "actor", "detail"):
+            t.add_column(col, overflow="fold")
+        for e in events:
+            t.add_row(str(e.seq), e.at, e.trigger, e.source, e.dest, e.actor,
+                      escape(", ".join(f"{k}={v}" for k, v in e.data.items())[:100]))
+        Console().print(t)
+
+    @main.group()
+    def ca() -> None:
+        """The embedded local CA: approve tokens, list applications, print the root.
+
+        \b
+        Example:
+          certflow ca applications --json
+        """
+
+    @ca.command("approve")
+    @click.argument("token")
+    @pass_ctx
+    @handle_errors
+    def approve(ctx, token: str) -> None:
+        """Approve an application with the token from the approval mail (single use).
+
+        \b
+        Example: certflow ca approve q3X…   (the part after ?token= in the mail)
+        """
+        app_id = _local_ca(ctx).approve(token)
+        order_id = ctx.engine().poll_now(app_id)
+        click.echo(f"approved application {app_id}" + (f" (order {order_id})" if order_id else ""))
+
+    @ca.command("applications")
+    @click.option("--json", "as_json", is_flag=True, help="print rows as JSON.")
+    @pass_ctx
+    @handle_errors
+    def applications(ctx, as_json: bool) -> None:
+        """Applications the local CA has received (one per idempotency key).
+
+        \b
+        Example: certflow ca applications --json
+        """
+        rows = _local_ca(ctx).applications()
+        if as_json:
+            emit_json(rows)
+            return
+        from rich.console import Console
+        from rich.table import Table
+        t = Table(title="local CA applications")
+        cols = ("application_id", "order_id", "common_name", "validation", "status", "created_at")
+        for c in cols:
+            t.add_column(c, overflow="fold")
+        for r in rows:
+            t.add_row(*(escape(str(r.get(c) or "")) for c in cols))
+        Console().print(t)
+
+    @ca.command("root")
+    @pass_ctx
+    @handle_errors
+    def root(ctx) -> None:
+        """Print the local CA's root certificate (PEM), to trust it in a browser or test.
+
+        \b
+        Example: certflow ca root > certflow-root.pem
+        """
+        click.echo(_local_ca(ctx).root_pem().rstrip("\n"))
+
+
+def _local_ca(ctx):
+    engine = ctx.engine()
+    if engine.config["ca"]["kind"] != "local":
+        raise ValidationError("ca.kind", f"ca.kind is {engine.config['ca']['kind']!r}: "
+                              "this command needs the local CA")
+    return engine.adapters.ca
+
+
+def _read(path: str, field: str) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValidationError(field, f"cannot read {field} file {path}: {exc.strerror}") from None
+    if len(data) > 1_000_000:
+        raise ValidationError(field, f"{field} file {path} is larger than 1 MB")
+    return data
