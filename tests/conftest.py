@@ -1,14 +1,37 @@
-import sys
+"""Fixtures shared by every test. The support modules that define fixtures are plugins
+(``pytest_plugins``), so test modules never import fixtures by name."""
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-
 from support.helpers import free_port, make_workspace
+from workflow import config as config_mod
 from workflow.clock import MovableClock
 from workflow.engine import Engine
-from workflow import config as config_mod
+
+pytest_plugins = [
+    "support.daemon",
+    "support.webserver",
+    "support.nginx",
+    "support.notify",
+    "support.pebble",
+    "support.population",
+    "support.whois",
+]
+
+INTEGRATION = Path(__file__).parent / "integration"
+
+#: where the test clock starts unless a test is marked ``wall_clock``
+TEST_EPOCH = datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration is an integration test, and nothing else is:
+    ``-m "not integration"`` runs exactly tests/unit."""
+    for item in items:
+        if INTEGRATION in item.path.parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture
@@ -24,8 +47,12 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock(datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc))
+def clock(request) -> MovableClock:
+    """The one test clock. It starts at TEST_EPOCH, or at the real time for tests marked
+    ``wall_clock`` (openssl and Pebble check certificates against the system clock)."""
+    if request.node.get_closest_marker("wall_clock"):
+        return MovableClock(datetime.now(timezone.utc))
+    return MovableClock(TEST_EPOCH)
 
 
 @pytest.fixture

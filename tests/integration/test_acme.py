@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import http.server
 import json
 import os
 import socket
@@ -31,9 +30,9 @@ from adapters.base import (
     Refused,
     TransientError,
 )
-from support.pebble import PebbleServer, pebble  # noqa: F401
-
-pytestmark = pytest.mark.integration
+from support.pebble import PebbleServer
+from support.webserver import LoopbackHTTP, json_answer
+from workflow.clock import SystemClock
 
 POLL_DEADLINE = 90.0
 
@@ -41,8 +40,8 @@ POLL_DEADLINE = 90.0
 # --- helpers ------------------------------------------------------------------------
 
 
-def clock() -> datetime:
-    return datetime.now(timezone.utc)
+#: the real time: Pebble dates what it issues by the system clock
+clock = SystemClock().now
 
 
 class Vault:
@@ -323,54 +322,35 @@ def test_an_unreachable_ca_is_a_transient_error(tmp_path):
     assert failure.value.action == "directory"
 
 
-class ScriptedAcme(http.server.ThreadingHTTPServer):
+class ScriptedAcme(LoopbackHTTP):
     """A loopback ACME directory whose new-account answers are scripted, to see how the
     adapter takes answers Pebble never gives (rate limits, proxy errors, nonce storms)."""
 
     def __init__(self, answers: list[tuple[int, dict[str, str], bytes]]) -> None:
+        super().__init__()
         self.answers = answers
-        self.posts = 0
-        super().__init__(("127.0.0.1", 0), _ScriptedHandler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        self.routes.update({
+            "/dir": lambda request: with_nonce(json_answer({
+                "newNonce": self.base_url + "/nonce", "newAccount": self.base_url + "/account",
+                "newOrder": self.base_url + "/order"})),
+            "/nonce": lambda request: with_nonce((200, {}, b"")),
+            "/account": lambda request: with_nonce(self.answers.pop(0)),
+        })
 
     @property
     def directory(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/dir"
+        return self.base_url + "/dir"
 
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
-        super().__exit__(*exc)
+    @property
+    def posts(self) -> int:
+        return sum(request.method == "POST" for request in self.requests)
 
 
-class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
-    server: ScriptedAcme
-
-    def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Replay-Nonce", base64.urlsafe_b64encode(os.urandom(16)).decode()
-                         .rstrip("="))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_HEAD(self):  # noqa: N802 - stdlib name
-        self._answer(200, {}, b"")
-
-    def do_GET(self):  # noqa: N802
-        base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        directory = {"newNonce": base + "/nonce", "newAccount": base + "/account",
-                     "newOrder": base + "/order"}
-        self._answer(200, {"Content-Type": "application/json"}, json.dumps(directory).encode())
-
-    def do_POST(self):  # noqa: N802
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.posts += 1
-        self._answer(*self.server.answers.pop(0))
-
-    def log_message(self, *args):
-        pass
+def with_nonce(answer):
+    status, headers, body = answer
+    nonce = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    headers = {"Content-Type": headers} if isinstance(headers, str) else headers
+    return status, {**headers, "Replay-Nonce": nonce}, body
 
 
 def problem(status: int, code: str, headers: dict[str, str] | None = None):
@@ -435,42 +415,19 @@ def rfc9773_example_certificate() -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def test_renewal_info_reads_the_suggested_window_at_the_rfc_cert_id(tmp_path):
+def test_renewal_info_reads_the_suggested_window_at_the_rfc_cert_id(tmp_path, http_server):
     window = {"start": "2027-01-03T00:00:00Z", "end": "2027-01-04T00:00:00Z"}
-    requested: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - stdlib name
-            requested.append(self.path)
-            base = f"http://127.0.0.1:{self.server.server_address[1]}"
-            if self.path == "/dir":
-                body = {"newNonce": base + "/nonce", "newAccount": base + "/acct",
-                        "newOrder": base + "/order", "renewalInfo": base + "/renewal-info"}
-            elif self.path == "/renewal-info/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE":
-                body = {"suggestedWindow": window}
-            else:
-                self.send_error(404)
-                return
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        vault = Vault()
-        ca = AcmeCA(f"http://127.0.0.1:{server.server_address[1]}/dir", str(tmp_path / "acme"),
-                    vault.seal, vault.unseal, clock)
-        start, end = ca.renewal_info(rfc9773_example_certificate())
-    finally:
-        server.shutdown()
-        server.server_close()
+    server = http_server()
+    base = server.base_url
+    server.routes.update({
+        "/dir": json_answer({"newNonce": base + "/nonce", "newAccount": base + "/acct",
+                             "newOrder": base + "/order", "renewalInfo": base + "/renewal-info"}),
+        "/renewal-info/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE": json_answer({"suggestedWindow": window}),
+    })
+    vault = Vault()
+    ca = AcmeCA(base + "/dir", str(tmp_path / "acme"), vault.seal, vault.unseal, clock)
+    start, end = ca.renewal_info(rfc9773_example_certificate())
+    requested = [request.path for request in server.requests]
     assert "/renewal-info/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE" in requested
     assert start == datetime(2027, 1, 3, tzinfo=timezone.utc)
     assert end == datetime(2027, 1, 4, tzinfo=timezone.utc)

@@ -2,46 +2,20 @@
 serving recorded answers (tests/data/contacts)."""
 from __future__ import annotations
 
-import http.server
-import json
 import socket
 import ssl
-import threading
-from pathlib import Path
 
 import pytest
-
-from support.whois import WhoisServer
 import trustme
 from hypothesis import given, settings, strategies as st
 
 from adapters.base import Contact, PermanentError, Refused, TransientError
 from adapters.contacts.finder import (ChainFinder, RdapFinder, WhoisFinder, contact_finder,
                                contact_from_rdap, decode_whois, detect_privacy, parse_whois)
+from support.webserver import json_answer
+from support.whois import recorded
 
-DATA = Path(__file__).resolve().parents[1] / "support" / "data" / "contacts"
 REGISTRAR_HOST = "whois.registrar.test"
-
-
-def recorded(name: str, **fill: str) -> str:
-    text = (DATA / name).read_text(encoding="utf-8")
-    for key, value in fill.items():
-        text = text.replace("{" + key + "}", value)
-    return text
-
-
-@pytest.fixture
-def whois_servers():
-    started: list[WhoisServer] = []
-
-    def start(answers: dict[str, str | bytes], encoding: str = "utf-8") -> WhoisServer:
-        server = WhoisServer(answers, encoding)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.close()
 
 
 @pytest.fixture
@@ -57,82 +31,32 @@ def silent_port():
 # --- an RDAP server --------------------------------------------------------------------
 
 
-class RdapServer:
-    """``/rdap/domain/<name>`` answers from ``domains``; 404 RDAP error otherwise."""
+def rdap_routes() -> dict:
+    """An RDAP server at the root of a LoopbackHTTP: ``/domain/<name>``; 404 otherwise."""
+    def load(name: str):
+        return 200, "application/rdap+json", recorded(name).encode()
 
-    def __init__(self, domains: dict[str, object], tls: trustme.LeafCert | None = None) -> None:
-        self.domains = domains
-        self.accept_headers: list[str] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                outer.accept_headers.append(self.headers.get("Accept", ""))
-                name = self.path.removeprefix("/rdap/domain/")
-                answer = outer.domains.get(name)
-                if callable(answer):
-                    status, headers, body = answer()
-                elif answer is None:
-                    status, headers = 404, {"Content-Type": "application/rdap+json"}
-                    body = json.dumps({"errorCode": 404, "title": "Not Found",
-                                       "description": [f"{name} is not registered"]}).encode()
-                else:
-                    status, headers = 200, {"Content-Type": "application/rdap+json"}
-                    body = json.dumps(answer).encode()
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        scheme = "http"
-        if tls is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            tls.configure_cert(context)
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-            scheme = "https"
-        self.base_url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/rdap"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
-def rdap_answers() -> dict[str, object]:
-    def load(name: str) -> dict:
-        return json.loads((DATA / name).read_text(encoding="utf-8"))
-
-    return {
+    answers = {
         "example-shop.com": load("rdap_example_shop_com.json"),
         "hidden-shop.com": load("rdap_hidden_shop_com.json"),
         "quiet-example.jp": load("rdap_redacted_only_jp.json"),
-        "busy-example.jp": lambda: (503, {"Retry-After": "120"}, b"busy"),
-        "html-example.jp": lambda: (200, {"Content-Type": "text/html"}, b"<html>oops</html>"),
-        "weird-example.jp": {"objectClassName": "domain", "entities": "not a list"},
-        "forbidden-example.jp": lambda: (403, {}, b""),
+        "busy-example.jp": (503, {"Retry-After": "120"}, b"busy"),
+        "html-example.jp": (200, "text/html", b"<html>oops</html>"),
+        "weird-example.jp": json_answer({"objectClassName": "domain", "entities": "not a list"},
+                                        content_type="application/rdap+json"),
+        "forbidden-example.jp": (403, {}, b""),
     }
+    return {f"/domain/{name}": answer for name, answer in answers.items()}
 
 
 @pytest.fixture
-def rdap_server():
-    server = RdapServer(rdap_answers())
-    yield server
-    server.close()
+def rdap_server(http_server):
+    return http_server(rdap_routes())
 
 
 # --- WHOIS: JPRS ----------------------------------------------------------------------
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("encoding", ["iso2022_jp", "utf-8", "euc_jp", "shift_jis"])
 def test_jprs_answer_gives_the_public_contact_address(whois_servers, encoding):
     jprs = whois_servers({"example.jp": recorded("jprs_example_jp.txt")}, encoding=encoding)
@@ -146,7 +70,6 @@ def test_jprs_answer_gives_the_public_contact_address(whois_servers, encoding):
     assert jprs.queries == ["example.jp"]  # the registrable domain, not the host name
 
 
-@pytest.mark.integration
 def test_jprs_organisation_domain_follows_the_admin_handle(whois_servers):
     jprs = whois_servers({"example.co.jp": recorded("jprs_example_co_jp.txt"),
                           "CONTACT EX123JP": recorded("jprs_contact_ex123jp.txt")},
@@ -159,7 +82,6 @@ def test_jprs_organisation_domain_follows_the_admin_handle(whois_servers):
     assert jprs.queries == ["example.co.jp", "CONTACT EX123JP"]
 
 
-@pytest.mark.integration
 def test_jprs_proxy_publication_is_a_privacy_contact(whois_servers):
     jprs = whois_servers({"hidden-example.jp": recorded("jprs_proxy_jp.txt")},
                          encoding="iso2022_jp")
@@ -170,7 +92,6 @@ def test_jprs_proxy_publication_is_a_privacy_contact(whois_servers):
     assert "代行" in contact.privacy or "Privacy Protection" in contact.privacy
 
 
-@pytest.mark.integration
 def test_unregistered_domain_is_refused(whois_servers):
     jprs = whois_servers({"nothing-here.jp": recorded("jprs_no_match.txt")})
 
@@ -181,7 +102,6 @@ def test_unregistered_domain_is_refused(whois_servers):
     assert caught.value.trigger == "reject"
 
 
-@pytest.mark.integration
 def test_answer_without_an_address_is_refused_with_the_domain_named(whois_servers):
     jprs = whois_servers({"example.jp": "Domain Information:\n[Domain Name]  EXAMPLE.JP\n"})
 
@@ -191,7 +111,6 @@ def test_answer_without_an_address_is_refused_with_the_domain_named(whois_server
     assert caught.value.message == "no administrator email in WHOIS answer for example.jp"
 
 
-@pytest.mark.integration
 def test_garbage_answer_is_refused_not_a_crash(whois_servers):
     garbage = bytes(range(256)) * 8 + b"\x1b$B\xff\xfe[Email]\x00\r\n: : [[]]\n"
     jprs = whois_servers({"example.jp": garbage})
@@ -203,7 +122,6 @@ def test_garbage_answer_is_refused_not_a_crash(whois_servers):
 # --- WHOIS: gTLD registry -> registrar referral ---------------------------------------
 
 
-@pytest.mark.integration
 def test_registry_referral_is_followed_to_the_registrar(whois_servers):
     registrar = whois_servers({"example-shop.com": recorded("registrar_example_com.txt")})
     registry = whois_servers({"example-shop.com":
@@ -219,7 +137,6 @@ def test_registry_referral_is_followed_to_the_registrar(whois_servers):
     assert registry.queries == ["example-shop.com"] and registrar.queries == ["example-shop.com"]
 
 
-@pytest.mark.integration
 def test_referral_may_name_host_and_port(whois_servers):
     registrar = whois_servers({"example-shop.com": recorded("registrar_example_com.txt")})
     registry = whois_servers({"example-shop.com":
@@ -230,7 +147,6 @@ def test_referral_may_name_host_and_port(whois_servers):
     assert contact.email == "webmaster@example-shop.com"
 
 
-@pytest.mark.integration
 def test_thin_answer_without_following_referrals_has_no_address(whois_servers):
     registry = whois_servers({"example-shop.com":
                               recorded("registry_example_com.txt", registrar=REGISTRAR_HOST)})
@@ -241,7 +157,6 @@ def test_thin_answer_without_following_referrals_has_no_address(whois_servers):
     assert caught.value.message == "no administrator email in WHOIS answer for example-shop.com"
 
 
-@pytest.mark.integration
 def test_unreachable_registrar_is_transient_and_named(whois_servers, closed_port):
     registry = whois_servers({"example-shop.com":
                               recorded("registry_example_com.txt", registrar=REGISTRAR_HOST)})
@@ -254,7 +169,6 @@ def test_unreachable_registrar_is_transient_and_named(whois_servers, closed_port
     assert f"127.0.0.1:{closed_port}" in caught.value.message
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("answer, marker", [
     ("registrar_proxy_com.txt", "Domains By Proxy"),
     ("registrar_forwarding_com.txt", "PrivacyProtect"),
@@ -270,7 +184,6 @@ def test_proxy_registrant_is_a_privacy_contact(whois_servers, answer, marker):
     assert contact.privacy is not None and marker.lower() in contact.privacy.lower()
 
 
-@pytest.mark.integration
 def test_refused_connection_is_transient_naming_the_server(closed_port):
     with pytest.raises(TransientError) as caught:
         WhoisFinder(f"127.0.0.1:{closed_port}", timeout=5).lookup("example.jp")
@@ -279,7 +192,6 @@ def test_refused_connection_is_transient_naming_the_server(closed_port):
     assert f"127.0.0.1:{closed_port}" in caught.value.message
 
 
-@pytest.mark.integration
 def test_silent_server_times_out_as_transient(silent_port):
     with pytest.raises(TransientError) as caught:
         WhoisFinder(f"127.0.0.1:{silent_port}", timeout=0.5).lookup("example.jp")
@@ -290,17 +202,15 @@ def test_silent_server_times_out_as_transient(silent_port):
 # --- RDAP ------------------------------------------------------------------------------
 
 
-@pytest.mark.integration
 def test_rdap_administrative_entity_address(rdap_server):
     contact = RdapFinder(rdap_server.base_url).lookup("shop.example-shop.com")
 
     assert contact == Contact(email="webmaster@example-shop.com", name="Kenji Ito",
                               organization="Example Shop K.K.",
                               source=f"rdap {rdap_server.base_url}/domain/example-shop.com")
-    assert "application/rdap+json" in rdap_server.accept_headers[0]
+    assert "application/rdap+json" in rdap_server.requests[0].headers["Accept"]
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("domain, marker", [
     ("hidden-shop.com", "REDACTED FOR PRIVACY"),
     ("quiet-example.jp", "Registrant Email"),
@@ -312,7 +222,6 @@ def test_rdap_redacted_contact_is_a_privacy_contact(rdap_server, domain, marker)
     assert contact.privacy is not None and marker in contact.privacy
 
 
-@pytest.mark.integration
 def test_rdap_unknown_domain_is_refused(rdap_server):
     with pytest.raises(Refused) as caught:
         RdapFinder(rdap_server.base_url).lookup("example.jp")
@@ -320,7 +229,6 @@ def test_rdap_unknown_domain_is_refused(rdap_server):
     assert "example.jp" in caught.value.message
 
 
-@pytest.mark.integration
 def test_rdap_busy_server_is_transient_with_its_retry_after(rdap_server):
     with pytest.raises(TransientError) as caught:
         RdapFinder(rdap_server.base_url).lookup("busy-example.jp")
@@ -329,7 +237,6 @@ def test_rdap_busy_server_is_transient_with_its_retry_after(rdap_server):
     assert rdap_server.base_url in caught.value.message
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("domain, error", [
     ("html-example.jp", TransientError),
     ("weird-example.jp", Refused),
@@ -340,27 +247,24 @@ def test_rdap_malformed_or_refused_answers_map_to_adapter_errors(rdap_server, do
         RdapFinder(rdap_server.base_url).lookup(domain)
 
 
-@pytest.mark.integration
-def test_rdap_over_https_with_a_private_ca_bundle(tmp_path):
+def test_rdap_over_https_with_a_private_ca_bundle(tmp_path, http_server):
     ca = trustme.CA()
-    server = RdapServer(rdap_answers(), tls=ca.issue_cert("127.0.0.1"))
-    try:
-        bundle = tmp_path / "rdap-ca.pem"
-        ca.cert_pem.write_to_path(str(bundle))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = http_server(rdap_routes(), tls=context)
+    bundle = tmp_path / "rdap-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
 
-        contact = RdapFinder(server.base_url, ca_bundle=str(bundle)).lookup("example-shop.com")
-        assert contact.email == "webmaster@example-shop.com"
+    contact = RdapFinder(server.base_url, ca_bundle=str(bundle)).lookup("example-shop.com")
+    assert contact.email == "webmaster@example-shop.com"
 
-        with pytest.raises(TransientError):  # not trusted without the bundle
-            RdapFinder(server.base_url, timeout=5).lookup("example-shop.com")
-    finally:
-        server.close()
+    with pytest.raises(TransientError):  # not trusted without the bundle
+        RdapFinder(server.base_url, timeout=5).lookup("example-shop.com")
 
 
 # --- RDAP, then WHOIS ------------------------------------------------------------------
 
 
-@pytest.mark.integration
 def test_chain_falls_back_to_whois_when_rdap_has_no_record(rdap_server, whois_servers):
     jprs = whois_servers({"example.jp": recorded("jprs_example_jp.txt")})
     finder = contact_finder(whois=jprs.address, rdap=rdap_server.base_url)
@@ -371,7 +275,6 @@ def test_chain_falls_back_to_whois_when_rdap_has_no_record(rdap_server, whois_se
     assert contact.email == "hostmaster@example.jp" and contact.source.startswith("whois")
 
 
-@pytest.mark.integration
 def test_chain_uses_rdap_first(rdap_server, whois_servers):
     registry = whois_servers({})
     contact = contact_finder(whois=registry.address, rdap=rdap_server.base_url) \
@@ -381,7 +284,6 @@ def test_chain_uses_rdap_first(rdap_server, whois_servers):
     assert registry.queries == []
 
 
-@pytest.mark.integration
 def test_chain_returns_the_privacy_contact_when_nobody_has_a_real_one(rdap_server, whois_servers):
     registrar = whois_servers({"hidden-shop.com": recorded("registrar_proxy_com.txt")})
     registry = whois_servers({"hidden-shop.com":
@@ -395,7 +297,6 @@ def test_chain_returns_the_privacy_contact_when_nobody_has_a_real_one(rdap_serve
     assert contact.privacy and "REDACTED FOR PRIVACY" in contact.privacy
 
 
-@pytest.mark.integration
 def test_chain_with_every_server_down_is_transient(closed_port):
     finder = ChainFinder([RdapFinder(f"http://127.0.0.1:{closed_port}/rdap", timeout=5),
                           WhoisFinder(f"127.0.0.1:{closed_port}", timeout=5)])

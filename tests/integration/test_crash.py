@@ -11,16 +11,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from support.daemon import applications_per_order, daemons, wait_for  # noqa: F401  (fixture)
+from support.daemon import applications_per_order, wait_for
 from support.helpers import ORDER, cli_json, configure, run_cli
 from workflow import config as config_mod
 from workflow.engine import Engine
-
-pytestmark = pytest.mark.integration
 
 #: what every order of these tests mails its customer, once each
 CUSTOMER_MAILS = {"order_received", "work_started", "approval_pending", "installed"}

@@ -13,8 +13,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from support import mailfolder as mailbox
-from support.daemon import daemons, mails_of, wait_for  # noqa: F401  (fixture)
+from support import mailfolder
+from support.daemon import mails_of, wait_for
 from support.helpers import ORDER, cli_json, configure, place_args, run_cli
 from workflow.clock import parse_iso
 from workflow.effects.daemon import Daemon
@@ -59,7 +59,7 @@ def test_file_validated_order_is_installed_by_daemon_passes_alone(workspace):
     assert stat.S_IMODE((served / "privkey.pem").stat().st_mode) == 0o600
     # the validation file was placed for the CA and removed once issued
     assert not list((workspace.parent / "var/webroot").rglob("*.txt"))
-    assert {m["X-Certflow-Template"] for m in mailbox.to(workspace, ORDER["email"])} >= \
+    assert {m["X-Certflow-Template"] for m in mailfolder.to(workspace, ORDER["email"])} >= \
         {"order_received", "work_started", "installed"}
 
 
@@ -93,7 +93,7 @@ def test_unapproved_mail_validation_is_cancelled_after_ten_days_under_faketime(w
     history = cli_json(workspace, "order", "history", order_id)
     assert (history[-1]["trigger"], history[-1]["actor"]) == ("expire", "deadline")
     [told] = mails_of(workspace, "cancelled", to=ORDER["email"])
-    assert "10" in mailbox.body(told)
+    assert "10" in mailfolder.body(told)
     [app] = [a for a in cli_json(workspace, "ca", "applications") if a["order_id"] == order_id]
     assert app["status"] == "cancelled"
 
@@ -159,7 +159,7 @@ def test_no_reminder_once_the_order_moved_on(engine, clock):
     [request] = mails_of(engine.config.path, "approval_request", to="admin@example.jp")
 
     clock.set(deadline - timedelta(days=5))
-    engine.adapters.ca.approve(mailbox.token_in(request))
+    engine.adapters.ca.approve(mailfolder.token_in(request))
     daemon.run_once()
     assert engine.get(order_id).state == "installed"
 
@@ -195,7 +195,6 @@ def test_reminder_days_are_configurable(tmp_path, clock):
 # --- the long-running daemon ----------------------------------------------------------
 
 
-@pytest.mark.integration
 def test_daemon_picks_up_a_payment_made_by_another_process_at_once(workspace, daemons):
     # a poll interval of an hour: only the commit watcher can make this order move
     configure(workspace, {"daemon.dispatch_seconds": 3600.0})
@@ -206,7 +205,6 @@ def test_daemon_picks_up_a_payment_made_by_another_process_at_once(workspace, da
     assert daemon.terminate() == 0
 
 
-@pytest.mark.integration
 def test_sigterm_finishes_the_current_effect_and_exits_zero(workspace, daemons):
     configure(workspace, {"daemon.dispatch_seconds": 0.2})
     ids = [place_and_pay(workspace) for _ in range(3)]
@@ -232,7 +230,6 @@ def test_sigterm_finishes_the_current_effect_and_exits_zero(workspace, daemons):
     assert {cli_json(workspace, "order", "show", i)["state"] for i in ids} == {"installed"}
 
 
-@pytest.mark.integration
 def test_idle_daemon_exits_zero_on_sigterm(workspace, daemons):
     daemon = daemons(workspace)
     assert daemon.terminate(timeout=30) == 0

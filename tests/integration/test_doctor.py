@@ -1,15 +1,12 @@
 """`certflow doctor`: passes on a fresh workspace, names what is broken otherwise."""
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 from pathlib import Path
 
 import pytest
 
-from support.notify import free_port, smtp_server  # noqa: F401  (fixture)
-from support.helpers import configure, run_cli
+from support.helpers import configure, free_port, run_cli
+from support.webserver import json_answer
 
 
 def doctor(config: Path):
@@ -38,8 +35,7 @@ def test_unreachable_smtp_fails_naming_smtp(workspace):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-@pytest.mark.integration
-def test_reachable_smtp_passes(workspace, smtp_server):  # noqa: F811
+def test_reachable_smtp_passes(workspace, smtp_server):
     configure(workspace, {"notify.kind": "smtp", "notify.host": smtp_server.host,
                           "notify.port": smtp_server.port})
     proc = doctor(workspace)
@@ -86,27 +82,11 @@ def test_missing_master_key_fails_and_says_so(workspace):
 
 
 @pytest.fixture
-def acme_directory():
+def acme_directory(http_server):
     """A loopback HTTP server answering an ACME directory document."""
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps({"newNonce": "x", "newAccount": "x", "newOrder": "x"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/dir"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=30)
+    server = http_server({"/dir": json_answer({"newNonce": "x", "newAccount": "x",
+                                               "newOrder": "x"})})
+    return server.base_url + "/dir"
 
 
 def test_acme_directory_reachable_or_named(workspace, acme_directory):

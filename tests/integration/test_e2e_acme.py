@@ -18,14 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from support.pebble import PebbleServer, pebble  # noqa: F401
+from support.pebble import PebbleServer
 from support.helpers import CERTFLOW, ROOT, cli_json, configure, place_args, run_cli
-
-pytestmark = pytest.mark.integration
 
 #: how long daemon --once passes may take to finish a batch of orders (seconds)
 DRIVE_DEADLINE = 60.0

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 
 from adapters.base import Bundle
 from adapters.install.tls_probe import served_fingerprint
-from support import mailfolder as mailbox
-from support.nginx import Nginx, nginx_factory, pki, wait_for_fingerprint, write_bundle  # noqa: F401
+from support import mailfolder
+from support.nginx import Nginx, wait_for_fingerprint, write_bundle
 from support.helpers import cli_json, configure, place_args, run_cli
 
 CN = "www.example.jp"
@@ -63,7 +63,7 @@ def add_ha_contract(config: Path, dirs: dict[str, Path], nginx: Nginx) -> None:
 
 
 @pytest.fixture
-def ha_site(workspace, tmp_path, pki, nginx_factory) -> HASite:  # noqa: F811
+def ha_site(workspace, tmp_path, pki, nginx_factory) -> HASite:
     old = pki.bundle(CN)
     dirs = {name: tmp_path / "servers" / name for name in SERVERS}
     nginx = nginx_factory(dirs["web1"], old)
@@ -84,7 +84,6 @@ def daemon_until(config: Path, order_id: str, states: set[str]) -> dict:
     return order
 
 
-@pytest.mark.integration
 def test_broken_server_holds_the_order_and_after_repair_all_three_serve_the_issued_certificate(ha_site):
     ws, dirs, nginx = ha_site.config, ha_site.dirs, ha_site.nginx
     old_fingerprint = fingerprint_of(ha_site.old.certificate_pem)
@@ -99,7 +98,7 @@ def test_broken_server_holds_the_order_and_after_repair_all_three_serve_the_issu
 
     assert held["state"] == "on_hold", held
     assert "web3" in held["reason"] and str(dirs["web3"]) in held["reason"], held["reason"]
-    assert any("web3" in mailbox.body(m) for m in mailbox.to(ws, "ops@hosting.example"))
+    assert any("web3" in mailfolder.body(m) for m in mailfolder.to(ws, "ops@hosting.example"))
     assert {name: server_files(path) for name, path in dirs.items()} == before
     assert served_fingerprint(nginx.host_port, CN) == old_fingerprint
 

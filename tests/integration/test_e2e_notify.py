@@ -10,13 +10,9 @@ import json
 import re
 from collections import defaultdict
 
-import pytest
 
-from support.notify import *  # noqa: F401,F403 (fixtures)
 from support.notify import SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET
 from support.helpers import cli_json, configure, place_args, run_cli
-
-pytestmark = pytest.mark.integration
 
 CUSTOMER = "owner@example.jp"
 SENDER = "certflow@hosting.example"

@@ -8,12 +8,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from support import mailfolder as mailbox
-from support.e2e import *  # noqa: F401,F403 (fixtures)
-from support.e2e import rdap_route, recorded
+from support import mailfolder
+from support.whois import rdap_route, recorded
 from support.helpers import cli_json, configure, place_args, run_cli
-
-pytestmark = pytest.mark.integration
 
 CUSTOMER = "owner@example.jp"
 APPROVAL_SUBJECT = "サーバー証明書発行手続きのご案内"
@@ -49,13 +46,13 @@ def test_constructed_webmaster_address_gets_the_approval_mail(workspace):
 
     order = cli_json(workspace, "order", "show", placed["id"])
     assert order["state"] == "awaiting_approval" and order["approver"] == "webmaster@example.jp"
-    [mail] = mailbox.to(workspace, "webmaster@example.jp")
+    [mail] = mailfolder.to(workspace, "webmaster@example.jp")
     assert template(mail) == "approval_request"
     assert APPROVAL_SUBJECT in str(mail["Subject"]) and "www.example.jp" in str(mail["Subject"])
-    token = mailbox.token_in(mail)
-    assert mailbox.to(workspace, "admin@example.jp") == []
-    customer_mail = mailbox.to(workspace, CUSTOMER)
-    assert customer_mail and all(token not in mailbox.body(m) for m in customer_mail)
+    token = mailfolder.token_in(mail)
+    assert mailfolder.to(workspace, "admin@example.jp") == []
+    customer_mail = mailfolder.to(workspace, CUSTOMER)
+    assert customer_mail and all(token not in mailfolder.body(m) for m in customer_mail)
 
     run_cli(workspace, "ca", "approve", token, check=True)
     run_cli(workspace, "daemon", "--once", check=True)
@@ -74,12 +71,12 @@ CONTACT_CASES = {
 
 
 @pytest.fixture
-def contacts_config(request, workspace, whois_server, web_server):
+def contacts_config(request, workspace, whois_servers, web_server):
     """``[contacts]`` pointing at a loopback WHOIS or RDAP server with recorded answers."""
     if request.param == "whois":
-        jprs = whois_server({"example.jp": recorded("jprs_example_jp.txt"),
-                             "hidden-example.jp": recorded("jprs_proxy_jp.txt")},
-                            encoding="iso2022_jp")
+        jprs = whois_servers({"example.jp": recorded("jprs_example_jp.txt"),
+                              "hidden-example.jp": recorded("jprs_proxy_jp.txt")},
+                             encoding="iso2022_jp")
         configure(workspace, {"contacts.whois": jprs.address})
     else:
         web_server.routes.update([rdap_route("example-shop.com", "rdap_example_shop_com.json"),
@@ -107,21 +104,21 @@ def test_contact_lookup_before_sc080(workspace, contacts_config):
 
     real = cli_json(workspace, "order", "show", ids[real_cn], prefix=later())
     assert real["state"] == "awaiting_approval" and real["approver"] == contact
-    [approval] = mailbox.to(workspace, contact)
+    [approval] = mailfolder.to(workspace, contact)
     assert template(approval) == "approval_request"
     assert real_cn in str(approval["Subject"]) and APPROVAL_SUBJECT in str(approval["Subject"])
-    assert re.fullmatch(r"[A-Za-z0-9_-]{22,}", mailbox.token_in(approval))
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22,}", mailfolder.token_in(approval))
 
     proxied = cli_json(workspace, "order", "show", ids[proxied_cn], prefix=later())
     assert proxied["state"] == "rejected"
     reason = proxied["reason"]
     assert "privacy" in reason.lower() and proxied_cn.removeprefix("www.") in reason
     assert any(marker in reason for marker in markers), reason
-    rejected = [m for m in mailbox.to(workspace, CUSTOMER)
+    rejected = [m for m in mailfolder.to(workspace, CUSTOMER)
                 if template(m) == "rejected" and str(m["X-Certflow-Order"]) == ids[proxied_cn]]
-    assert rejected and proxied_cn in mailbox.body(rejected[0])
+    assert rejected and proxied_cn in mailfolder.body(rejected[0])
     # nobody behind the proxy was mailed an approval link
-    approvals = [str(m["Message-ID"]) for m in mailbox.messages(workspace)
+    approvals = [str(m["Message-ID"]) for m in mailfolder.messages(workspace)
                  if template(m) == "approval_request"]
     assert approvals == [str(approval["Message-ID"])]
 
@@ -152,10 +149,10 @@ def test_file_validation_waits_until_the_web_server_serves_the_file(workspace, w
     value = placed_file.read_text().strip()
     assert len(value) >= 16
     path = "/" + placed_file.relative_to(webroot).as_posix()
-    asked = [h for h in web_server.hits if h.path == path]
+    asked = [h for h in web_server.requests if h.path == path]
     assert asked and all(h.host == "www.example.jp" and h.status == 404 for h in asked)
     assert state_after_a_pass() == "awaiting_approval"
-    assert len([h for h in web_server.hits if h.path == path]) > len(asked)   # the CA retries
+    assert len([h for h in web_server.requests if h.path == path]) > len(asked)   # the CA retries
 
     # a wrong value proves nothing either
     web_server.routes[path] = (200, "text/plain", b"not-the-validation-value\n")
@@ -169,7 +166,7 @@ def test_file_validation_waits_until_the_web_server_serves_the_file(workspace, w
             break
     order = cli_json(workspace, "order", "show", placed["id"])
     assert order["state"] == "installed"
-    assert any(h.path == path and h.status == 200 for h in web_server.hits)
+    assert any(h.path == path and h.status == 200 for h in web_server.requests)
     assert not placed_file.exists()
     assert list((webroot / ".well-known/pki-validation").iterdir()) == []
     installed = workspace.parent / "var/servers/C-1001/www.example.jp/cert.pem"

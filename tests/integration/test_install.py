@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from adapters.base import BadInput, Bundle, Target, TransientError
 from adapters.install.deliver import delivery_attachments
 from adapters.install.local import LocalInstaller, served_fingerprint
-from support.nginx import nginx_factory, pki, wait_for_fingerprint, write_bundle  # noqa: F401
+from support.nginx import wait_for_fingerprint, write_bundle
 
 CN = "www.example.jp"
 FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
@@ -86,7 +86,6 @@ def repair_key_directory(server_dir: Path) -> None:
     shutil.rmtree(server_dir / CN / "privkey.pem")
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize(
     "broken, breakage, repair",
     [
@@ -159,7 +158,6 @@ sys.exit(3)
 """
 
 
-@pytest.mark.integration
 def test_failed_reload_rolls_back_every_server(tmp_path, servers, pki, nginx_factory):
     old, new = pki.bundle(CN), pki.bundle(CN)
     nginx = nginx_factory(servers / "web1", old)
@@ -203,7 +201,6 @@ def test_reload_command_that_cannot_run_leaves_files_as_they_were(servers, pki):
 # --- (c) verify mismatch --------------------------------------------------------------
 
 
-@pytest.mark.integration
 def test_server_serving_another_certificate_fails_the_install(tmp_path, servers, pki, nginx_factory):
     old, new = pki.bundle(CN), pki.bundle(CN)
     nginx = nginx_factory(tmp_path / "nginx-docroot", old)  # not where we install

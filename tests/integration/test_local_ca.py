@@ -16,18 +16,18 @@ from adapters.base import (BadInput, CertificateAuthority, Issued, Pending, Perm
 from adapters.crypto.keys import KeyVault, generate_key, make_csr
 from adapters.ca.local import LocalCA
 from adapters.crypto.x509check import cert_info, verify_issued
-from support.ca import (DN, NAMES, Clock, CollectingNotifier, LoopbackWebServer, application,
-                         submit_from_another_process, token_from)
+from support.ca import (DN, NAMES, CollectingNotifier, application, submit_from_another_process,
+                        token_from)
+from support.webserver import LoopbackHTTP
+from workflow.clock import MovableClock
+
+# the local CA's certificates are checked by openssl against the system clock
+pytestmark = pytest.mark.wall_clock
 
 
 @pytest.fixture(scope="module")
 def rsa_csr() -> str:
     return make_csr(generate_key(), DN, NAMES)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def notifier() -> CollectingNotifier:
 
 @pytest.fixture
 def ca(tmp_path, clock, notifier) -> LocalCA:
-    ca = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock,
+    ca = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock.now,
                  notifier=notifier)
     ca.ensure()
     return ca
@@ -49,9 +49,9 @@ def place(webroot: Path, challenge, content: str | None = None) -> None:
     path.write_text((challenge.content if content is None else content) + "\n")
 
 
-def assert_verifies(ca: LocalCA, issued: Issued, csr: str, clock: Clock, names=NAMES):
+def assert_verifies(ca: LocalCA, issued: Issued, csr: str, clock: MovableClock, names=NAMES):
     return verify_issued(issued.certificate_pem, issued.chain_pem, csr_pem=csr, names=names,
-                         trust_roots=[ca.root_pem()], now=clock())
+                         trust_roots=[ca.root_pem()], now=clock.now())
 
 
 # --- the CA's own files -------------------------------------------------------------
@@ -74,7 +74,7 @@ def test_ensure_makes_root_and_intermediate_once_with_keys_encrypted_0600(ca, tm
 
 def test_a_ca_directory_opened_with_another_master_key_cannot_issue(ca, tmp_path, clock,
                                                                     rsa_csr):
-    stranger = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock)
+    stranger = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock.now)
     app = application(rsa_csr, webroot=str(tmp_path / "www"))
     place(tmp_path / "www", stranger.submit(app).challenges[0])
     with pytest.raises(PermanentError) as caught:
@@ -142,9 +142,9 @@ def test_token_is_not_stored_in_the_database(ca, notifier, rsa_csr, tmp_path):
 
 
 def test_token_expires_with_the_deadline(ca, notifier, clock, rsa_csr):
-    app = application(rsa_csr, validation="email", deadline_at=clock() + timedelta(days=10))
+    app = application(rsa_csr, validation="email", deadline_at=clock.now() + timedelta(days=10))
     ca.submit(app)
-    clock.advance(days=10, seconds=1)
+    clock.advance(timedelta(days=10, seconds=1))
     with pytest.raises(BadInput) as caught:
         ca.approve(token_from(notifier.sent[0]))
     assert caught.value.field == "token" and "expired" in caught.value.message
@@ -176,7 +176,7 @@ def test_cancelled_application_cannot_be_approved_or_issued(ca, notifier, rsa_cs
 
 
 def test_mail_validation_without_a_notifier_is_a_permanent_error(tmp_path, clock, rsa_csr):
-    ca = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock)
+    ca = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock.now)
     with pytest.raises(PermanentError):
         ca.submit(application(rsa_csr, validation="email"))
 
@@ -184,13 +184,12 @@ def test_mail_validation_without_a_notifier_is_a_permanent_error(tmp_path, clock
 # --- file validation ----------------------------------------------------------------
 
 
-@pytest.mark.integration
 def test_file_validation_over_loopback_http_issues_once_the_file_is_served(
         tmp_path, clock, rsa_csr):
     webroot = tmp_path / "www"
     webroot.mkdir()
-    with LoopbackWebServer(webroot) as web:
-        ca = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock,
+    with LoopbackHTTP(docroot=webroot) as web:
+        ca = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock.now,
                      connect_to=web.address)
         app = application(rsa_csr)
         submission = ca.submit(app)
@@ -208,16 +207,15 @@ def test_file_validation_over_loopback_http_issues_once_the_file_is_served(
         place(webroot, challenge)
         issued = ca.poll(submission.application_id, app)
         assert isinstance(issued, Issued)
-        assert set(web.hosts) == {"www.example.jp"}
+        assert {request.host for request in web.requests} == {"www.example.jp"}
     assert assert_verifies(ca, issued, rsa_csr, clock).names == NAMES
     assert ca.submit(app) == submission  # a retry gets the same challenge
 
 
-@pytest.mark.integration
 def test_unreachable_web_server_keeps_the_application_pending(tmp_path, clock, rsa_csr):
-    with LoopbackWebServer(tmp_path) as web:
+    with LoopbackHTTP(docroot=tmp_path) as web:
         address = web.address  # a port that is closed once the server stops
-    ca = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock,
+    ca = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock.now,
                  connect_to=address, http_timeout=2)
     app = application(rsa_csr)
     pending = ca.poll(ca.submit(app).application_id, app)
@@ -239,15 +237,15 @@ def test_file_validation_reads_the_webroot_without_connect_to(ca, tmp_path, cloc
 
 def test_leaf_lifetime_follows_the_application(ca, tmp_path, clock, rsa_csr):
     webroot = tmp_path / "www"
-    for key, not_after in (("order-1:3:submit", clock() + timedelta(days=199)),
+    for key, not_after in (("order-1:3:submit", clock.now() + timedelta(days=199)),
                            ("order-2:3:submit", None)):
         app = application(rsa_csr, key=key, webroot=str(webroot), not_after=not_after)
         submission = ca.submit(app)
         place(webroot, submission.challenges[0])
         info = cert_info(ca.poll(submission.application_id, app).certificate_pem)
-        expected = not_after or clock() + timedelta(days=89)
+        expected = not_after or clock.now() + timedelta(days=89)
         assert abs(info.not_after - expected) < timedelta(seconds=1)
-        assert info.not_before <= clock()
+        assert info.not_before <= clock.now()
 
 
 # --- applications -------------------------------------------------------------------

@@ -10,10 +10,8 @@ from adapters.base import Attachment, BadInput, Notice, PermanentError, Transien
 from adapters.notify.messages import MessageBuilder
 from adapters.notify.smtp import SmtpNotifier
 from adapters.notify.webhook import WebhookNotifier, sign, verify_signature
-from support.notify import *  # noqa: F401,F403  (fixtures)
-from support.notify import SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET, free_port
-
-pytestmark = pytest.mark.integration
+from support.helpers import free_port
+from support.notify import SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET
 
 CERT_PEM = b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----\n"
 CONTEXT = {

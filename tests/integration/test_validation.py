@@ -2,14 +2,11 @@
 a Host header, like a CA behind ``connect_to``), DNS hook commands, dispatch by kind."""
 from __future__ import annotations
 
-import http.server
 import json
 import secrets
 import stat
 import sys
-import threading
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -31,91 +28,46 @@ def tree(root: Path) -> list[str]:
 # --- an HTTP server with name-based virtual hosts --------------------------------------
 
 
-class VirtualHosts:
-    """Serves ``sites[host]`` as a document root, chosen by the Host header, like nginx."""
-
-    def __init__(self, sites: dict[str, Path]) -> None:
-        self.sites = sites
-        self.requests: list[tuple[str, str]] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
-                path = unquote(urlsplit(self.path).path)
-                outer.requests.append((host, path))
-                root = outer.sites.get(host)
-                body, status = b"not found\n", 404
-                if root is not None:
-                    target = (root / path.lstrip("/")).resolve()
-                    if root.resolve() in target.parents and target.is_file():
-                        body, status = target.read_bytes(), 200
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.connect_to = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
-def site(tmp_path):
+def site(tmp_path, http_server):
     """A web server for www.example.jp whose document root is ``tmp_path/site``."""
     root = tmp_path / "site"
     root.mkdir()
-    server = VirtualHosts({"www.example.jp": root})
-    yield root, server
-    server.close()
+    return root, http_server(sites={"www.example.jp": root})
 
 
 # --- webroot files ---------------------------------------------------------------------
 
 
-@pytest.mark.integration
 def test_placed_file_is_served_then_gone_after_removal(site):
     root, server = site
     challenge = http_challenge()
     validator = WebrootValidator(default_webroot=None)
 
-    assert fetch_challenge("www.example.jp", challenge.name, server.connect_to, 10) is None
+    assert fetch_challenge("www.example.jp", challenge.name, server.address, 10) is None
 
     validator.place(challenge, str(root))
     placed = root / challenge.name
     assert placed.read_text() == challenge.content
     assert stat.S_IMODE(placed.stat().st_mode) == 0o644
-    assert fetch_challenge("www.example.jp", challenge.name, server.connect_to, 10) \
+    assert fetch_challenge("www.example.jp", challenge.name, server.address, 10) \
         == challenge.content
-    assert server.requests[-1] == ("www.example.jp", "/" + challenge.name)
+    assert (server.requests[-1].host, server.requests[-1].path) == ("www.example.jp", "/" + challenge.name)
 
     validator.remove(challenge, str(root))
     assert not placed.exists()
     assert [p for p in tree(root) if p.endswith(".tmp")] == []
-    assert fetch_challenge("www.example.jp", challenge.name, server.connect_to, 10) is None
+    assert fetch_challenge("www.example.jp", challenge.name, server.address, 10) is None
 
 
-@pytest.mark.integration
 def test_fetch_sends_the_domain_as_host_header(site):
     root, server = site
     challenge = http_challenge()
     WebrootValidator(str(root)).place(challenge, None)
 
     # same server and path, another virtual host: not this site's file
-    assert fetch_challenge("other.example.jp", challenge.name, server.connect_to, 10) is None
-    assert server.requests[-1][0] == "other.example.jp"
+    assert fetch_challenge("other.example.jp", challenge.name, server.address, 10) is None
+    assert server.requests[-1].host == "other.example.jp"
 
 
 def test_fetch_from_nowhere_is_none(closed_port):

@@ -1,35 +1,21 @@
-"""Helpers for the keys / local CA / x509check tests: a collecting Notifier, a movable
-clock, openssl-made CSRs, a loopback HTTP server and a worker for multi-process tests."""
+"""Helpers for the keys / local CA / x509check tests: collecting Notifiers, openssl-made
+CSRs, applications, and a worker for multi-process tests."""
 from __future__ import annotations
 
-import http.server
 import os
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from adapters.base import Application, DistinguishedName, Notice, TransientError
+from workflow.clock import SystemClock
 
 NAMES = ("www.example.jp", "example.jp")
 DN = DistinguishedName(common_name="www.example.jp", organization="Example Trading K.K.",
                        locality="Shinjuku-ku", prefecture="Tokyo", country="JP",
                        unit="Web Operations")
-
-
-class Clock:
-    """The injected clock; starts at real time (openssl checks against it), can move."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime.now(timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass
@@ -94,38 +80,6 @@ def openssl_csr(directory: Path, name: str, *, newkey: str = "rsa:2048", digest:
     return out.read_bytes()
 
 
-class LoopbackWebServer:
-    """http.server on 127.0.0.1 serving ``root``; records the Host headers it saw."""
-
-    def __init__(self, root: Path) -> None:
-        self.hosts: list[str] = []
-        hosts = self.hosts
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, directory=str(root), **kwargs)
-
-            def do_GET(self):
-                hosts.append(self.headers.get("Host", ""))
-                super().do_GET()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "LoopbackWebServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=30)
-
-
 def submit_from_another_process(directory: str, master_key: bytes, csr_pem: str,
                                 mail_log: str, barrier, results) -> None:
     """Worker: a fresh LocalCA on ``directory`` submits the same two applications
@@ -133,7 +87,7 @@ def submit_from_another_process(directory: str, master_key: bytes, csr_pem: str,
     from adapters.crypto.keys import KeyVault
     from adapters.ca.local import LocalCA
 
-    ca = LocalCA(directory, KeyVault(master_key), lambda: datetime.now(timezone.utc),
+    ca = LocalCA(directory, KeyVault(master_key), SystemClock().now,
                  notifier=FileNotifier(mail_log))
     barrier.wait(timeout=120)
     ca.ensure()

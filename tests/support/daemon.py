@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support import mailfolder as mailbox
+from support import mailfolder
 from support.helpers import CERTFLOW, ROOT, cli_json
 
 #: generous: the test box may be a loaded 2-core machine
@@ -99,7 +99,7 @@ def daemons(tmp_path):
 
 def mails_of(config: Path, template: str, to: str | None = None) -> list:
     """Messages of one template in the workspace's mail folder (optionally to one address)."""
-    return [m for m in mailbox.messages(config) if m["X-Certflow-Template"] == template
+    return [m for m in mailfolder.messages(config) if m["X-Certflow-Template"] == template
             and (to is None or m["To"] == to)]
 
 

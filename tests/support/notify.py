@@ -1,30 +1,19 @@
-"""Loopback servers for notifier tests: an aiosmtpd sink and a signature-checking webhook.
-
-Import the fixtures into a test module: ``from fixtures_notify import *``.
-"""
+"""Loopback servers for notifier tests: an aiosmtpd sink and a signature-checking webhook."""
 from __future__ import annotations
 
 import email
 import email.policy
-import http.server
 import ssl
-import threading
 from dataclasses import dataclass, field
 
 import pytest
-
-from support.helpers import free_port
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from adapters.notify.webhook import SIGNATURE_HEADER, verify_signature
-
-__all__ = [
-    "Received", "SmtpSink", "WebhookSink", "free_port", "tls_ca", "smtp_server",
-    "smtp_starttls_server", "smtp_tls_server", "webhook_server", "webhook_https_server",
-    "SMTP_USER", "SMTP_PASSWORD", "WEBHOOK_SECRET",
-]
+from support.helpers import free_port
+from support.webserver import Answer, Request
 
 SMTP_USER = "certflow"
 SMTP_PASSWORD = "s3cret-Pa55word"
@@ -129,67 +118,39 @@ def smtp_tls_server(tls_ca):
 
 @dataclass
 class WebhookSink:
-    """What the loopback webhook received; ``statuses`` are answered in order, then 200."""
+    """What the loopback webhook received; ``statuses`` are answered in order, then 200.
+    A POST without the right HMAC signature is answered 401."""
 
     url: str = ""
     requests: list[dict] = field(default_factory=list)
     statuses: list[tuple[int, dict]] = field(default_factory=list)
 
-
-def _handler_for(sink: WebhookSink):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            signed = verify_signature(WEBHOOK_SECRET, body, self.headers.get(SIGNATURE_HEADER))
-            sink.requests.append({"headers": dict(self.headers), "body": body,
-                                  "signed": signed})
-            status, headers = (401, {}) if not signed else (
-                sink.statuses.pop(0) if sink.statuses else (200, {}))
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def do_HEAD(self):
-            self.send_response(405)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):   # keep test output quiet
-            pass
-
-    return Handler
+    def answer(self, request: Request) -> Answer:
+        if request.method != "POST":
+            return 405, {}, b""
+        signed = verify_signature(WEBHOOK_SECRET, request.body,
+                                  request.headers.get(SIGNATURE_HEADER))
+        self.requests.append({"headers": request.headers, "body": request.body,
+                              "signed": signed})
+        status, headers = (401, {}) if not signed else (
+            self.statuses.pop(0) if self.statuses else (200, {}))
+        return status, headers, b""
 
 
-def _serve_webhook(server_ctx: ssl.SSLContext | None = None):
+def _serve_webhook(http_server, tls: ssl.SSLContext | None = None) -> WebhookSink:
     sink = WebhookSink()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(sink))
-    scheme = "http"
-    if server_ctx is not None:
-        server.socket = server_ctx.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
-    sink.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/hooks/certflow?key=abc"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return sink, server, thread
+    server = http_server({"/hooks/certflow": sink.answer}, tls=tls)
+    sink.url = f"{server.base_url}/hooks/certflow?key=abc"
+    return sink
 
 
 @pytest.fixture
-def webhook_server():
+def webhook_server(http_server) -> WebhookSink:
     """HTTP endpoint that checks the HMAC signature (401 when wrong) and records requests."""
-    sink, server, thread = _serve_webhook()
-    yield sink
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=30)
+    return _serve_webhook(http_server)
 
 
 @pytest.fixture
-def webhook_https_server(tls_ca):
+def webhook_https_server(http_server, tls_ca) -> WebhookSink:
     server_ctx, _ = tls_ca
-    sink, server, thread = _serve_webhook(server_ctx)
-    yield sink
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=30)
+    return _serve_webhook(http_server, server_ctx)

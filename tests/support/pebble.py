@@ -1,8 +1,6 @@
 """Pebble (ACME test CA) and pebble-challtestsrv (its DNS) on loopback, for integration tests.
 
-Use the session fixture ``pebble`` (import it into your test module)::
-
-    from support.pebble import pebble  # noqa: F401
+Use the session fixture ``pebble``::
 
     def test_x(pebble, tmp_path):
         ca = AcmeCA(pebble.directory, str(tmp_path / "acme"), seal, unseal, clock,
@@ -25,8 +23,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
-import http.server
 import json
 import os
 import re
@@ -35,7 +31,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +39,8 @@ from typing import Iterator
 import httpx
 import pytest
 import trustme
+
+from support.webserver import LoopbackHTTP
 
 PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
 CHALLTESTSRV = shutil.which("pebble-challtestsrv") or "/usr/bin/pebble-challtestsrv"
@@ -147,19 +144,6 @@ def _free_port(udp_too: bool = False) -> int:
     raise RuntimeError("no free loopback port")
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        pass
-
-
-def _serve_webroot(webroot: Path) -> http.server.ThreadingHTTPServer:
-    handler = functools.partial(_QuietHandler, directory=str(webroot))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="pebble-webroot", daemon=True).start()
-    return server
-
-
 def _stop(process: subprocess.Popen | None) -> None:
     if process is None or process.poll() is not None:
         return
@@ -199,7 +183,7 @@ def start_pebble(base: Path) -> Iterator[PebbleServer]:
     tls = ssl.create_default_context(cafile=str(ca_path))
     hmac_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
-    web = _serve_webroot(webroot)
+    web = LoopbackHTTP(docroot=webroot).start()
     processes: list[subprocess.Popen] = []
     logs: list = []
     try:
@@ -213,7 +197,7 @@ def start_pebble(base: Path) -> Iterator[PebbleServer]:
                 "managementListenAddress": f"127.0.0.1:{mgmt_port}",
                 "certificate": str(cert_path),
                 "privateKey": str(key_path),
-                "httpPort": web.server_address[1],
+                "httpPort": web.port,
                 "tlsPort": tls_port,
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": True,
@@ -255,7 +239,7 @@ def start_pebble(base: Path) -> Iterator[PebbleServer]:
                 continue
             yield PebbleServer(
                 directory=directory, ca_bundle=str(ca_path), management=management,
-                challtestsrv=cts_url, webroot=webroot, http_port=web.server_address[1],
+                challtestsrv=cts_url, webroot=webroot, http_port=web.port,
                 dns_port=dns_port, eab_kid=EAB_KID, eab_hmac_key=hmac_key,
                 log_path=log_path, _ssl=tls)
             return
@@ -265,8 +249,7 @@ def start_pebble(base: Path) -> Iterator[PebbleServer]:
             _stop(process)
         for handle in logs:
             handle.close()
-        web.shutdown()
-        web.server_close()
+        web.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,28 @@
-"""A loopback WHOIS server (RFC 3912) answering recorded texts, for contacts tests."""
+"""A loopback WHOIS server (RFC 3912), and the recorded WHOIS/RDAP answers it serves."""
 from __future__ import annotations
 
+import json
 import socketserver
 import threading
+from pathlib import Path
+
+import pytest
+
+CONTACTS = Path(__file__).parent / "data" / "contacts"
+
+
+def recorded(name: str, **fill: str) -> str:
+    """A recorded WHOIS/RDAP answer from support/data/contacts, ``{key}`` filled in."""
+    text = (CONTACTS / name).read_text(encoding="utf-8")
+    for key, value in fill.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def rdap_route(domain: str, answer_file: str) -> tuple[str, tuple[int, str, bytes]]:
+    """The LoopbackHTTP route an RDAP server at ``<base_url>/rdap`` answers for ``domain``."""
+    body = json.dumps(json.loads(recorded(answer_file))).encode()
+    return f"/rdap/domain/{domain}", (200, "application/rdap+json", body)
 
 
 class WhoisServer:
@@ -33,3 +53,17 @@ class WhoisServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def whois_servers():
+    """Factory: ``whois_servers({"example.jp": text})`` starts a WhoisServer (closed after)."""
+    started: list[WhoisServer] = []
+
+    def start(answers: dict[str, str | bytes], encoding: str = "utf-8") -> WhoisServer:
+        started.append(WhoisServer(answers, encoding))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from support import mailfolder as mailbox
+from support import mailfolder
 from support.ca import openssl_csr
 from support.helpers import cli_json, configure, place_args, run_cli
 
@@ -52,9 +52,9 @@ def test_no_plaintext_private_key_outside_0600_files(workspace):
 def test_approval_token_approves_once(workspace):
     o = place_paid(workspace, validation="email")
     assert o["state"] == "awaiting_approval"
-    [mail] = mailbox.to(workspace, "admin@example.jp")
+    [mail] = mailfolder.to(workspace, "admin@example.jp")
     assert "www.example.jp" in str(mail["Subject"]) and "サーバー証明書発行手続きのご案内" in str(mail["Subject"])
-    token = mailbox.token_in(mail)
+    token = mailfolder.token_in(mail)
     assert len(token) >= 22  # >= 128 bits, base64url
     assert run_cli(workspace, "ca", "approve", token).returncode == 0
     again = run_cli(workspace, "ca", "approve", token)
@@ -74,7 +74,7 @@ def test_approval_token_approves_once(workspace):
 def test_application_only_order_delivers_after_a_good_customer_csr(workspace, tmp_path):
     o = place_paid(workspace, contract="C-3001", plan="ex-cloud")
     assert o["state"] == "awaiting_csr"
-    assert mailbox.to(workspace, "owner@example.jp")
+    assert mailfolder.to(workspace, "owner@example.jp")
     bad = {
         "sha1": openssl_csr(tmp_path, "sha1", digest="-sha1"),
         "1024": openssl_csr(tmp_path, "small", newkey="rsa:1024"),
@@ -95,7 +95,7 @@ def test_application_only_order_delivers_after_a_good_customer_csr(workspace, tm
     run_cli(workspace, "daemon", "--once", check=True)
     done = cli_json(workspace, "order", "show", o["id"])
     assert done["state"] == "delivered"
-    delivered = [m for m in mailbox.to(workspace, "owner@example.jp")
+    delivered = [m for m in mailfolder.to(workspace, "owner@example.jp")
                  if any(True for _ in m.iter_attachments())]
     assert delivered, "no mail with attachments"
     attachments = {a.get_filename(): a.get_content() for a in delivered[-1].iter_attachments()}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support import mailfolder as mailbox
+from support import mailfolder
 from support.daemon import mails_of, wait_for
 from support.helpers import ORDER, cli_json, make_workspace, place_args, run_cli
 from workflow import config as config_mod
@@ -81,7 +81,7 @@ def test_transient_failure_is_retried_with_backoff_then_held(flaky_engine, clock
     assert held.reason.startswith("install failed:") and "not a directory" in held.reason
     assert outbox(engine, order.id, "install")["status"] == "failed"
     [notice] = mails_of(engine.config.path, "on_hold", to=OPERATOR)
-    assert order.id in str(notice["Subject"]) + mailbox.body(notice)
+    assert order.id in str(notice["Subject"]) + mailfolder.body(notice)
 
     # repaired, resumed: back to issued, the installation re-queued and done
     blocker.unlink()
@@ -106,7 +106,7 @@ def test_cli_hold_operator_mail_and_resume(tmp_path):
     assert held["state"] == "on_hold"
     assert "install" in held["reason"] and "not a directory" in held["reason"]
     [notice] = mails_of(config, "on_hold", to=OPERATOR)
-    assert "not a directory" in mailbox.body(notice)
+    assert "not a directory" in mailfolder.body(notice)
     status = cli_json(config, "status")
     assert [(f["effect"], f["attempts"]) for f in status["failed_effects"]] == [("install", 3)]
 

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from support import mailfolder as mailbox
+from support import mailfolder
 from support.helpers import ORDER, cli_json, configure, place_args, run_cli
 from workflow import config as config_mod
 from workflow.clock import MovableClock, parse_iso
@@ -107,7 +107,7 @@ def test_without_auto_pay_the_renewal_waits_for_payment(workspace, clock):
     assert len(reminders) == 3 and all(parse_iso(r[0]) < na for r in reminders)
     clock.set(na - timedelta(days=13))
     Daemon(engine).run_once()
-    subjects = [str(m["Subject"]) for m in mailbox.to(workspace, "owner@example.jp")]
+    subjects = [str(m["Subject"]) for m in mailfolder.to(workspace, "owner@example.jp")]
     assert any("www.example.jp" in s for s in subjects)
     assert engine.store.conn.execute(
         "SELECT count(*) FROM outbox WHERE order_id = ? AND param = 'renewal_payment_due' AND status = 'done'",
@@ -129,9 +129,9 @@ def test_inactive_contract_gets_no_renewal_and_people_are_told(workspace, clock)
     Daemon(engine).run_once()
     Daemon(engine).run_once()
     assert renewals_of(engine, first.id) == []
-    assert len(mailbox.to(workspace, "ops@hosting.example")) == 1
-    told = [m for m in mailbox.to(workspace, "owner@example.jp") if "C-1001" in mailbox.body(m)
-            or "renew" in mailbox.body(m).lower() or "更新" in mailbox.body(m)]
+    assert len(mailfolder.to(workspace, "ops@hosting.example")) == 1
+    told = [m for m in mailfolder.to(workspace, "owner@example.jp") if "C-1001" in mailfolder.body(m)
+            or "renew" in mailfolder.body(m).lower() or "更新" in mailfolder.body(m)]
     assert told
 
 

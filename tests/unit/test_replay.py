@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 
-from support.population import population  # noqa: F401
 from support.helpers import ORDER, ROOT, cli_json, run_cli
 from states import LIFECYCLE
 from workflow import (CertflowError, ConcurrencyError, Engine, InvalidTransition, NotFound,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from support.population import population  # noqa: F401
 from support.helpers import cli_json, make_workspace, run_cli
 from workflow import config as config_mod
 

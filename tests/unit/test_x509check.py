@@ -11,17 +11,17 @@ from adapters.base import BadInput
 from adapters.crypto.keys import KeyVault, generate_key, make_csr
 from adapters.ca.local import LocalCA
 from adapters.crypto.x509check import cert_info, parse_bundle, verify_issued
-from support.ca import DN, NAMES, Clock, application, run
+from support.ca import DN, NAMES, application, run
+from workflow.clock import SystemClock
+
+# openssl dates and checks certificates by the system clock
+pytestmark = pytest.mark.wall_clock
 
 
 @pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory, clock) -> LocalCA:
-    ca = LocalCA(str(tmp_path_factory.mktemp("ca")), KeyVault(KeyVault.new_master_key()), clock)
+def ca(tmp_path_factory) -> LocalCA:
+    ca = LocalCA(str(tmp_path_factory.mktemp("ca")), KeyVault(KeyVault.new_master_key()),
+                 SystemClock().now)
     ca.ensure()
     return ca
 
@@ -57,7 +57,7 @@ def refused(cert: str, chain: str, csr: str, ca: LocalCA, now, names=NAMES, root
 def test_local_ca_certificate_is_accepted_and_described(ca, issued, order_csr, clock, tmp_path):
     cert, chain = issued
     info = verify_issued(cert, chain, csr_pem=order_csr, names=NAMES,
-                         trust_roots=[ca.root_pem()], now=clock())
+                         trust_roots=[ca.root_pem()], now=clock.now())
     (tmp_path / "leaf.pem").write_text(cert)
     openssl = lambda *a: run("openssl", "x509", "-noout", *a, "-in",  # noqa: E731
                              str(tmp_path / "leaf.pem")).stdout.decode().strip()
@@ -65,7 +65,7 @@ def test_local_ca_certificate_is_accepted_and_described(ca, issued, order_csr, c
         .replace(":", "").lower()
     assert info.serial == openssl("-serial").split("=", 1)[1].lower()
     assert info.names == NAMES
-    assert info.not_before <= clock() < info.not_after
+    assert info.not_before <= clock.now() < info.not_after
     assert cert_info(cert) == info
 
 
@@ -82,13 +82,13 @@ def test_openssl_agrees_the_certificate_chains_to_the_root(ca, issued, tmp_path)
 def test_certificate_for_another_key_is_refused(ca, order_csr, clock, tmp_path):
     other_csr = make_csr(generate_key("p256"), DN, NAMES)
     cert, chain = issue(ca, other_csr, tmp_path, "order-2:3:submit")
-    assert refused(cert, chain, order_csr, ca, clock()) == \
+    assert refused(cert, chain, order_csr, ca, clock.now()) == \
         "certificate public key does not match the order's key"
 
 
 def test_certificate_missing_an_order_name_is_refused(ca, issued, order_csr, clock):
     cert, chain = issued
-    message = refused(cert, chain, order_csr, ca, clock(), names=NAMES + ("shop.example.jp",))
+    message = refused(cert, chain, order_csr, ca, clock.now(), names=NAMES + ("shop.example.jp",))
     assert message == "certificate names do not cover the order: missing shop.example.jp"
 
 
@@ -103,18 +103,18 @@ def test_expired_and_not_yet_valid_certificates_are_refused(ca, issued, order_cs
 def test_certificate_from_an_untrusted_root_is_refused(issued, order_csr, clock, ca):
     cert, chain = issued
     stranger = trustme.CA().cert_pem.bytes().decode()
-    assert "does not chain to a trusted root" in refused(cert, chain, order_csr, ca, clock(),
+    assert "does not chain to a trusted root" in refused(cert, chain, order_csr, ca, clock.now(),
                                                           roots=[stranger])
 
 
 def test_certificate_without_its_intermediate_does_not_chain(ca, issued, order_csr, clock):
     cert, _ = issued
-    assert "does not chain to a trusted root" in refused(cert, "", order_csr, ca, clock())
+    assert "does not chain to a trusted root" in refused(cert, "", order_csr, ca, clock.now())
 
 
 def test_no_trust_roots_is_refused(ca, issued, order_csr, clock):
     cert, chain = issued
-    assert "no trust roots" in refused(cert, chain, order_csr, ca, clock(), roots=[])
+    assert "no trust roots" in refused(cert, chain, order_csr, ca, clock.now(), roots=[])
 
 
 def test_fullchain_in_either_order_is_split_into_leaf_and_chain(ca, issued, order_csr, clock):
@@ -122,18 +122,18 @@ def test_fullchain_in_either_order_is_split_into_leaf_and_chain(ca, issued, orde
     assert parse_bundle(cert + chain) == (cert, chain)
     assert parse_bundle(chain + cert) == (cert, chain)
     info = verify_issued(cert + chain, "", csr_pem=order_csr, names=NAMES,
-                         trust_roots=[ca.root_pem()], now=clock())
+                         trust_roots=[ca.root_pem()], now=clock.now())
     assert info == cert_info(cert)
 
 
 def test_junk_is_not_a_certificate(ca, order_csr, clock):
-    assert refused("no certificate here", "", order_csr, ca, clock()) == \
+    assert refused("no certificate here", "", order_csr, ca, clock.now()) == \
         "no PEM certificate found"
 
 
 def test_junk_inside_pem_armour_is_refused(ca, order_csr, clock):
     junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
-    assert "malformed PEM certificate" in refused(junk, "", order_csr, ca, clock())
+    assert "malformed PEM certificate" in refused(junk, "", order_csr, ca, clock.now())
 
 
 def openssl_ca_issue(directory: Path, csr_pem: str, names=NAMES) -> tuple[str, str]:
@@ -158,7 +158,7 @@ def openssl_ca_issue(directory: Path, csr_pem: str, names=NAMES) -> tuple[str, s
 
 def test_a_certificate_from_an_openssl_made_ca_is_checked_the_same_way(order_csr, tmp_path, ca):
     leaf, root = openssl_ca_issue(tmp_path, order_csr)
-    now = Clock()()  # openssl dated the certificate from the real clock, just now
+    now = SystemClock().now()  # openssl dated the certificate from the real clock, just now
     info = verify_issued(leaf, "", csr_pem=order_csr, names=NAMES, trust_roots=[root], now=now)
     assert info.names == NAMES
     assert "does not chain to a trusted root" in refused(leaf, "", order_csr, ca, now)
