@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 
 import pytest
 
 from support.helpers import ROOT, run_cli
+from workflow import config as config_mod
 from workflow.ops import docs_gen
 from workflow.ops.cli import main
-from workflow.config import CONTRACT_SCHEMA, SCHEMA
 
 DOCS = ROOT / "docs"
 STALE = "out of date: run `.venv/bin/python -m workflow.ops.docs_gen --write`"
@@ -36,17 +37,36 @@ def test_lifecycle_page_tables_every_state():
     assert "10 days → `expire`" in page
 
 
-def test_config_page_is_current_and_documents_every_key():
+def documented(page: str, heading: str) -> dict[str, tuple[str, object]]:
+    """key -> (type, default) from one table of docs/config.md, read as a user reads it."""
+    body = page.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| (.*?) \| .+ \|$", body, re.M)
+    return {key: (kind, None if cell in ("unset", "`[<install.root>/<ID>]`")
+                  else tomllib.loads(f"v = {cell.strip('`')}")["v"])
+            for key, kind, cell in rows}
+
+
+def test_config_page_is_current_and_documents_every_key(tmp_path):
     assert docs_gen.undocumented_keys() == []
     page = (DOCS / "config.md").read_text(encoding="utf-8")
     assert page == docs_gen.config_markdown(), STALE
-    for section, keys in SCHEMA.items():
-        body = page.split(f"## [{section}]\n", 1)[1].split("\n## ", 1)[0]
-        for key in keys:
-            assert f"| `{key}` |" in body, f"{section}.{key} missing from docs/config.md"
-    contracts = page.split('## [contracts."ID"]', 1)[1]
-    for key in CONTRACT_SCHEMA:
-        assert f"| `{key}` |" in contracts
+
+    # the page tells what the loader really does with a config that sets nothing
+    config = tmp_path / "config.toml"
+    config.write_text('[contracts."C-1"]\nplan = "basic"\n')
+    loaded = config_mod.load(config)
+    for section, keys in loaded.sections.items():
+        table = documented(page, f"## [{section}]")
+        assert set(table) == set(keys), f"[{section}] keys documented vs. read by the loader"
+        for key, (kind, default) in table.items():
+            expected = str(tmp_path / default) if kind == "path" and default else default
+            assert keys[key] == expected, f"{section}.{key}: docs say {default!r}"
+    contract = loaded.contracts["C-1"]
+    table = documented(page, '## [contracts."ID"]')
+    assert set(table) == set(contract) - {"id", "targets"}
+    for key, (kind, default) in table.items():
+        if key not in ("plan", "servers"):  # set above; derived from install.root
+            assert contract[key] == default, f"contracts.ID.{key}: docs say {default!r}"
 
 
 def _unit() -> dict[str, list[str]]:

@@ -5,10 +5,9 @@ from datetime import timedelta
 import pytest
 
 from support.helpers import ORDER
-from workflow import Engine
+from workflow import CertflowError, Engine
 from workflow.effects.daemon import Daemon
-from workflow.errors import (CertflowError, ConcurrencyError, InvalidTransition, NotFound,
-                             ValidationError)
+from workflow.errors import ConcurrencyError, InvalidTransition, NotFound, ValidationError
 
 
 def rows(engine, table):
@@ -67,9 +66,26 @@ def test_stale_version_is_a_concurrency_error(engine):
     assert engine.get(o.id).state == "ordered"
 
 
-def test_error_hierarchy():
-    for cls in (ValidationError, InvalidTransition, ConcurrencyError, NotFound):
-        assert issubclass(cls, CertflowError)
+def test_one_except_clause_catches_every_refusal_with_the_values_that_caused_it(engine):
+    o = engine.place(**ORDER)
+    attempts = [
+        (lambda: engine.get("nope"), NotFound, {"what": "order", "key": "nope"}),
+        (lambda: engine.fire(o.id, "resume"), InvalidTransition,
+         {"order_id": o.id, "state": "ordered", "trigger": "resume"}),
+        (lambda: engine.fire(o.id, "pay", expected_version=7), ConcurrencyError,
+         {"order_id": o.id, "expected": 7, "found": 1}),
+        (lambda: engine.place(**{**ORDER, "country": "JPN"}), ValidationError,
+         {"field": "country"}),
+    ]
+    for attempt, kind, values in attempts:
+        try:
+            attempt()
+        except CertflowError as caught:  # what a host application writes
+            assert type(caught) is kind
+            assert {name: getattr(caught, name) for name in values} == values
+        else:
+            pytest.fail(f"{kind.__name__} not raised")
+    assert (engine.get(o.id).state, engine.get(o.id).version) == ("ordered", 1)
 
 
 def test_full_path_with_the_embedded_defaults(engine):
