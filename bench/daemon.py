@@ -32,15 +32,13 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from workflow import config as config_mod
+from workflow.effects import deadlines
+from workflow.clock import SystemClock, iso
+from workflow.engine import _ORDER_COLUMNS, Engine
+from workflow.ops.workspace import init_workspace
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout
-
-from workflow import config as config_mod  # noqa: E402
-from workflow.effects import deadlines  # noqa: E402
-from workflow.clock import SystemClock, iso  # noqa: E402
-from workflow.engine import _ORDER_COLUMNS, Engine  # noqa: E402
-from workflow.ops.workspace import init_workspace  # noqa: E402
-
 REASON = deadlines._REASONS["expire"]
 #: what entering ``cancelled`` queues (states.lifecycle), for the raw-SQL side
 CANCELLED_EFFECTS = (("notify", "cancelled", 0), ("cleanup_validation", None, 0),

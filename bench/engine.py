@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from workflow import config as config_mod  # noqa: E402
-from workflow.clock import MovableClock  # noqa: E402
-from workflow.engine import Engine  # noqa: E402
-from workflow.ops.workspace import default_config_text  # noqa: E402
+from workflow import config as config_mod
+from workflow.clock import MovableClock
+from workflow.engine import Engine
+from workflow.ops.workspace import default_config_text
 
 ORDER = dict(common_name="www.example.jp", organization="Example Corp.", locality="Shinjuku-ku",
              prefecture="Tokyo", country="JP", plan="basic", contract="C-1001", email="owner@example.jp")

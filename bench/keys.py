@@ -14,12 +14,9 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from adapters.base import DistinguishedName  # noqa: E402
-from adapters.crypto.keys import generate_key, make_csr  # noqa: E402
+from adapters.base import DistinguishedName
+from adapters.crypto.keys import generate_key, make_csr
 
 DN = DistinguishedName(common_name="www.example.jp", organization="Example Trading K.K.",
                        locality="Shinjuku-ku", prefecture="Tokyo", country="JP", unit="Web")

@@ -26,12 +26,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from states import LIFECYCLE  # noqa: E402
-from workflow.clock import iso  # noqa: E402
-from workflow.history.replay import replay_rows  # noqa: E402
-from workflow.store.sqlite import Store  # noqa: E402
+from states import LIFECYCLE
+from workflow.clock import iso
+from workflow.history.replay import replay_rows
+from workflow.store.sqlite import Store
 
 # Histories as (trigger, source, dest) steps; every one is a path of states.LIFECYCLE.
 HAPPY = (("place", "new", "ordered"), ("pay", "ordered", "paid"), ("submit", "paid", "submitted"),

@@ -7,7 +7,6 @@ import re
 import socket
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,12 +50,6 @@ def configure(config: Path, settings: dict) -> None:
     Path(config).write_text(text)
 
 
-def add_contract(config: Path, cid: str, **fields) -> None:
-    lines = [f'\n[contracts."{cid}"]'] + [f"{k} = {toml_value(v)}" for k, v in fields.items()]
-    with open(config, "a") as fh:
-        fh.write("\n".join(lines) + "\n")
-
-
 def make_workspace(directory: Path, settings: dict | None = None) -> Path:
     from workflow.ops.workspace import init_workspace
     config = init_workspace(Path(directory))
@@ -92,12 +85,19 @@ def place_args(**overrides) -> list[str]:
     return out
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+def free_port(udp_too: bool = False) -> int:
+    """A loopback TCP port nobody listens on right now (bound, then released); with
+    ``udp_too``, one free for UDP as well."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            if not udp_too:
+                return port
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free loopback port")

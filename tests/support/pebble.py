@@ -28,7 +28,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -40,6 +39,7 @@ import httpx
 import pytest
 import trustme
 
+from support.helpers import free_port
 from support.webserver import LoopbackHTTP
 
 PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
@@ -69,9 +69,6 @@ class PebbleServer:
     def root_pem(self) -> str:
         """Pebble's root certificate: what issued chains must lead to."""
         return self._management_get("/roots/0")
-
-    def intermediate_pem(self) -> str:
-        return self._management_get("/intermediates/0")
 
     def write_root(self, path: str | os.PathLike) -> str:
         """Write the root to ``path`` (e.g. for ``[ca] trust_roots``); returns the path."""
@@ -127,23 +124,6 @@ def _fqdn(host: str) -> str:
     return host if host.endswith(".") else host + "."
 
 
-def _free_port(udp_too: bool = False) -> int:
-    """A loopback port free now (for TCP, and UDP too when asked)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            if not udp_too:
-                return port
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free loopback port")
-
-
 def _stop(process: subprocess.Popen | None) -> None:
     if process is None or process.poll() is not None:
         return
@@ -188,8 +168,8 @@ def start_pebble(base: Path) -> Iterator[PebbleServer]:
     logs: list = []
     try:
         for attempt in range(3):  # a port picked free may be taken before the server binds it
-            dns_port, cts_port = _free_port(udp_too=True), _free_port()
-            acme_port, mgmt_port, tls_port = _free_port(), _free_port(), _free_port()
+            dns_port, cts_port = free_port(udp_too=True), free_port()
+            acme_port, mgmt_port, tls_port = free_port(), free_port(), free_port()
             cts_log = base / f"challtestsrv-{attempt}.log"
             log_path = base / f"pebble-{attempt}.log"
             config = {"pebble": {

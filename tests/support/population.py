@@ -1,11 +1,9 @@
 """A mixed population of orders, made by the engine and the daemon's one-pass runner on
 the embedded defaults (local CA, file validation, mail to a folder), for replay and
-export/import tests. Import into a test module: ``from fixtures_population import population``.
+export/import tests (fixture ``population``).
 """
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from support import mailfolder
 from support.helpers import ORDER
 from workflow import config as config_mod
 from workflow.effects.daemon import Daemon
@@ -42,14 +41,9 @@ class Population:
 
     def approval_tokens(self) -> list[str]:
         """Tokens from the approval mails in the mail folder (?token=...)."""
-        folder = self.config.parent / "var" / "mail"
-        tokens = set()
-        for path in folder.rglob("*.eml"):
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            for part in message.walk():
-                if part.get_content_maintype() == "text":
-                    tokens.update(re.findall(r"[?&]token=([A-Za-z0-9_\-]{16,})", part.get_content()))
-        return sorted(tokens)
+        return sorted({token for message in mailfolder.messages(self.config)
+                       for token in re.findall(r"[?&]token=([A-Za-z0-9_\-]{16,})",
+                                               mailfolder.body(message))})
 
 
 def build_population(engine, clock) -> Population:
