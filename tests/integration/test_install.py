@@ -138,7 +138,6 @@ def test_broken_server_changes_nothing_and_the_repaired_group_installs(
 
 WAIT_THEN_FAIL = """\
 import os, sys, time
-sys.path.insert(0, {root!r})
 from adapters.base import TransientError
 from adapters.install.tls_probe import served_fingerprint
 log, host_port, server_name, new = sys.argv[1:]
@@ -165,7 +164,7 @@ def test_failed_reload_rolls_back_every_server(tmp_path, servers, pki, nginx_fac
     # web2's reload fails only once web1 has picked up the new files, so the rollback
     # must reload web1 again for it to serve the old certificate.
     script = tmp_path / "reload_web2.py"
-    script.write_text(WAIT_THEN_FAIL.format(root=str(Path(__file__).resolve().parents[2])))
+    script.write_text(WAIT_THEN_FAIL)
     reloads = tmp_path / "web2-reloads.log"
     failing_reload = shlex.join(
         [sys.executable, str(script), str(reloads), nginx.host_port, CN, fingerprint(new)]
