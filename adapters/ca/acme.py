@@ -36,7 +36,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapters.ca.acme_store import AcmeStore, OrderRecord
+from adapters.abilities import Health, RenewalAdvice
+from adapters.common.redact import redact_url
 from adapters.common.retry_after import retry_after_seconds
+from adapters.settings import AdapterKind, Setting
 from adapters.base import (
     AdapterError,
     Application,
@@ -135,7 +138,7 @@ class AcmeCA:
                  eab_kid: str | None = None, eab_hmac_key: str | None = None,
                  timeout: float = 30.0) -> None:
         if not isinstance(directory, str) or not re.match(r"^https?://[^/\s]+", directory):
-            raise BadInput("directory", f"ACME directory must be an http(s) URL: {directory!r}")
+            raise BadInput("directory", f"ACME directory must be an http(s) URL: {redact_url(directory)!r}")
         if (eab_kid is None) != (eab_hmac_key is None):
             raise BadInput("eab_kid", "external account binding needs both eab_kid and "
                                       "eab_hmac_key")
@@ -160,7 +163,7 @@ class AcmeCA:
         self._account: tuple[jose.JWK, str] | None = None
 
     def __repr__(self) -> str:
-        return f"AcmeCA({self.directory!r}, state_dir={self._store.state_dir!r})"
+        return f"AcmeCA({redact_url(self.directory)!r}, state_dir={self._store.state_dir!r})"
 
     # --- CertificateAuthority -----------------------------------------------------
 
@@ -224,6 +227,12 @@ class AcmeCA:
                     session.client.deactivate_authorization(authz)
 
     # --- optional abilities -------------------------------------------------------
+
+    def check(self) -> Health:
+        """Checkable (doctor): the directory answers and is an ACME directory."""
+        self._load_directory(self._network(None))
+        binding = " (external account binding configured)" if self._eab_kid else ""
+        return Health(f"ACME directory {redact_url(self.directory)} answers{binding}")
 
     def account_url(self) -> str:
         """The ACME account URL (registering the account first if needed)."""
@@ -389,13 +398,13 @@ class AcmeCA:
         with self._lock:
             if self._directory is not None:
                 return self._directory
-        with self._edge(net, "directory", directory=self.directory):
+        with self._edge(net, "directory", directory=redact_url(self.directory)):
             raw = net.get(self.directory).json()
         missing = [k for k in ("newNonce", "newAccount", "newOrder")
                    if not isinstance(raw, dict) or not isinstance(raw.get(k), str)]
         if missing:
-            raise PermanentError(f"{self.directory} is not an ACME directory (no "
-                                 f"{', '.join(missing)})", directory=self.directory)
+            raise PermanentError(f"{redact_url(self.directory)} is not an ACME directory (no "
+                                 f"{', '.join(missing)})", directory=redact_url(self.directory))
         with self._lock:
             self._directory_json = raw
             self._directory = messages.Directory.from_json(raw)
@@ -433,13 +442,13 @@ class AcmeCA:
                 hmac_key=self._eab_hmac_key, directory=client.directory)
         elif self._directory_json.get("meta", {}).get("externalAccountRequired"):
             raise PermanentError(
-                f"ACME CA {self.directory} requires external account binding: "
+                f"ACME CA {redact_url(self.directory)} requires external account binding: "
                 "set eab_kid and eab_hmac_key in [ca]", field="eab_kid",
-                directory=self.directory)
+                directory=redact_url(self.directory))
         registration = messages.NewRegistration.from_data(
             email=self._email, terms_of_service_agreed=True,
             external_account_binding=binding)
-        with self._edge(net, "new-account", directory=self.directory):
+        with self._edge(net, "new-account", directory=redact_url(self.directory)):
             try:
                 return client.new_account(registration).uri
             except acme_errors.ConflictError as exc:
@@ -636,3 +645,24 @@ def _aware(moment: datetime) -> datetime:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def _build(s: dict, wiring) -> AcmeCA:
+    return AcmeCA(s["directory"], s["state_dir"], seal=wiring.vault.encrypt,
+                  unseal=wiring.vault.decrypt, clock=wiring.now, email=s["email"],
+                  ca_bundle=s["ca_bundle"], eab_kid=s["eab_kid"], eab_hmac_key=s["eab_hmac_key"],
+                  timeout=s["timeout"])
+
+
+KIND = AdapterKind("ca", "acme", "an RFC 8555 CA", (
+    Setting("directory", "string", None, "The ACME directory URL.", syntax="url", required=True),
+    Setting("ca_bundle", "path", None, "PEM file of CAs to trust for the ACME server's TLS "
+            "instead of the system store."),
+    Setting("email", "string", None, "Account contact address.", syntax="email"),
+    Setting("eab_kid", "string", None, "External account binding key id, when the CA requires one."),
+    Setting("eab_hmac_key", "string", None, "External account binding HMAC key (secret; never "
+            "logged).", secret=True),
+    Setting("timeout", "number", 30.0, "Seconds before a request to the CA gives up (retried "
+            "later).", minimum=0, above_minimum=True),
+    Setting("state_dir", "path", "var/data/acme", "Account key (sealed) and order records."),
+), _build)

@@ -73,7 +73,7 @@ class AcmeStore:
             os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         except OSError as exc:
             raise PermanentError(f"cannot create ACME state_dir {self.state_dir}: {exc.strerror}",
-                                 state_dir=self.state_dir) from exc
+                                 path=self.state_dir) from exc
         self._db_path = os.path.join(self.state_dir, "acme.db")
         with self._transaction() as db:
             for statement in SCHEMA:
@@ -142,7 +142,7 @@ class AcmeStore:
             raise PermanentError(
                 f"ACME state_dir {self.state_dir} holds an account of another directory "
                 f"({data.get('directory')}); use a separate state_dir per CA",
-                state_dir=self.state_dir, directory=directory, recorded=data.get("directory"))
+                path=self.state_dir, directory=directory, found=data.get("directory"))
         url = data.get("url")
         return url if isinstance(url, str) and url else None
 

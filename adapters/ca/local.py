@@ -29,11 +29,14 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from adapters.abilities import Health
+from adapters.ca.local_health import check_local_ca
 from adapters.common.files import write_atomic
+from adapters.settings import AdapterKind, Setting
+from adapters.validation.fetch import fetch_validation_file
 from adapters.base import (Application, BadInput, Challenge, Issued, Notice, Notifier, Pending,
                            PermanentError, Refused, Submission, TransientError)
 from adapters.crypto.keys import KeyVault, check_customer_csr, load_csr
@@ -71,7 +74,8 @@ class LocalCA:
     def __init__(self, directory: str, vault: KeyVault, clock: Callable[[], datetime],
                  notifier: Notifier | None = None, connect_to: str | None = None,
                  approval_url: str = "https://certflow.localhost/approve",
-                 sender_language: str = "ja", http_timeout: float = 5.0) -> None:
+                 sender_language: str = "ja", http_timeout: float = 5.0,
+                 poll_seconds: float = POLL_AGAIN) -> None:
         self.directory = os.path.abspath(directory)
         self.vault = vault
         self.clock = clock
@@ -80,6 +84,7 @@ class LocalCA:
         self.approval_url = approval_url
         self.sender_language = sender_language
         self.http_timeout = http_timeout
+        self.poll_seconds = poll_seconds
         self.store = CAStore(self._path("ca.db"))
         self._ready = False
 
@@ -111,9 +116,12 @@ class LocalCA:
                 self._save("root", key, certs.make_root(key, now))
             if new_root or not self._has("intermediate"):
                 root_key = self._load_key("root")
-                root = x509.load_pem_x509_certificate(self.root_pem().encode("ascii"))
+                root = x509.load_pem_x509_certificate(self._read_pem("root").encode("ascii"))
                 key = certs.new_ca_key()
                 self._save("intermediate", key, certs.make_intermediate(key, root, root_key, now))
+        # a master key other than the one that sealed the CA's keys is refused here, before
+        # any order is touched (BadInput field "master_key")
+        self._load_key("intermediate")
         self._ready = True
 
     def _has(self, name: str) -> bool:
@@ -135,14 +143,23 @@ class LocalCA:
             self.ensure()
 
     def root_pem(self) -> str:
-        """The root certificate (what clients must trust; ``certflow ca root``)."""
-        with open(self._path("root.pem"), encoding="ascii") as handle:
+        """The root certificate (what clients must trust; ``certflow ca root``); the CA is
+        made first if it does not exist yet."""
+        self._ensure_once()
+        return self._read_pem("root")
+
+    def _read_pem(self, name: str) -> str:
+        with open(self._path(f"{name}.pem"), encoding="ascii") as handle:
             return handle.read()
 
     def chain_pem(self) -> str:
         """The intermediate certificate, sent with every leaf."""
         with open(self._path("intermediate.pem"), encoding="ascii") as handle:
             return handle.read()
+
+    def check(self) -> Health:
+        """Checkable: the CA's files and keys are usable (reads only; doctor)."""
+        return check_local_ca(self.directory, self.vault, self._now())
 
     # --- applications -------------------------------------------------------------
 
@@ -285,9 +302,9 @@ class LocalCA:
         if row["validation"] == FILE_VALIDATION:
             problem = self._file_problem(row, app.webroot)
             if problem:
-                return Pending(retry_after=POLL_AGAIN, detail=problem)
+                return Pending(retry_after=self.poll_seconds, detail=problem)
         elif row["status"] != "approved":
-            return Pending(retry_after=POLL_AGAIN,
+            return Pending(retry_after=self.poll_seconds,
                            detail=f"waiting for {row['approver']} to approve")
         return self._issue(application_id)
 
@@ -315,16 +332,10 @@ class LocalCA:
                 return f"validation file {path} not readable: {exc.strerror}"
             where = path
         else:
-            address = self.connect_to or domain
-            try:
-                with httpx.Client(timeout=self.http_timeout, trust_env=False,
-                                  follow_redirects=False) as client:
-                    response = client.get(f"http://{address}/{name}", headers={"Host": domain})
-            except httpx.HTTPError as exc:
-                return f"cannot fetch {where}: {type(exc).__name__} {exc}".strip()
-            if response.status_code != 200:
-                return f"{where} answered HTTP {response.status_code}"
-            body = response.content[:MAX_FILE_BYTES]
+            text, problem = fetch_validation_file(domain, name, self.connect_to, self.http_timeout)
+            if text is None:
+                return problem
+            body = text.encode("utf-8")
         if body.decode("utf-8", "replace").rstrip() != row["challenge_content"]:
             return f"{where} does not hold the expected validation value"
         return None
@@ -390,3 +401,23 @@ class LocalCA:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _build(settings: dict, wiring) -> LocalCA:
+    return LocalCA(settings["dir"], wiring.vault, wiring.now, notifier=wiring.notifier,
+                   connect_to=settings["connect_to"], approval_url=settings["approval_url"],
+                   poll_seconds=settings["poll_seconds"])
+
+
+KIND = AdapterKind("ca", "local", "the embedded CA", (
+    Setting("dir", "path", "var/data/ca", "Where the root, the intermediate (keys sealed) and "
+            "the CA's application database live."),
+    Setting("connect_to", "string", None, "Fetch validation files from this `host:port` (Host "
+            "header = the order's domain) instead of reading the webroot directly.",
+            syntax="host:port"),
+    Setting("approval_url", "string", "https://certflow.localhost/approve",
+            "The URL mailed to domain administrators; the token is appended as `?token=…`.",
+            syntax="url"),
+    Setting("poll_seconds", "number", POLL_AGAIN, "Seconds between polls of a pending "
+            "application.", minimum=0, above_minimum=True),
+), _build)

@@ -11,11 +11,16 @@ import json
 import logging
 import ssl
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Iterator
+
 
 import httpx
 
 from adapters.contacts.approvers import registrable_domain
+from adapters.abilities import Health
+from adapters.common.redact import redact_url
+from adapters.common.retry_after import retry_after_seconds
 from adapters.base import BadInput, Contact, PermanentError, Refused, TransientError
 from adapters.contacts.privacy import detect_privacy
 
@@ -151,8 +156,7 @@ def contact_from_rdap(data: dict, domain: str, source: str) -> Contact:
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("Retry-After", "").strip()
-    return float(value) if value.isdigit() else None
+    return retry_after_seconds(headers.get("Retry-After"), datetime.now(timezone.utc))
 
 
 class RdapFinder:
@@ -209,6 +213,16 @@ class RdapFinder:
                                  server=self.base_url, domain=name)
         log.info("RDAP %s answered for %s", url, name)
         return contact_from_rdap(data, name, f"rdap {url}")
+
+    def check(self) -> Health:
+        """Checkable (doctor): the server answers HTTP at its base URL (any status)."""
+        try:
+            self._get(self.base_url)
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise TransientError(f"rdap {redact_url(self.base_url)} unreachable: {reason}",
+                                 server=redact_url(self.base_url)) from exc
+        return Health(f"rdap {redact_url(self.base_url)} reachable")
 
     def _get(self, url: str) -> tuple[int, httpx.Headers, bytes | None]:
         """Status, headers and body (None when larger than MAX_ANSWER_BYTES)."""

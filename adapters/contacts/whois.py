@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from adapters.contacts.approvers import registrable_domain
+from adapters.abilities import Health
 from adapters.base import BadInput, Contact, Refused, TransientError
 from adapters.common.hostport import format_host_port, parse_host_port
 from adapters.contacts.privacy import detect_privacy
@@ -199,6 +200,16 @@ class WhoisFinder:
                 if registrar_answer.fields:
                     answer, server = registrar_answer, referred
         return contact_from_answer(answer, name, f"whois {format_host_port(*server)}")
+
+    def check(self) -> Health:
+        """Checkable (doctor): the server accepts a connection; nothing is asked."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout):
+                pass
+        except OSError as exc:
+            raise TransientError(f"whois {self.server} unreachable: {exc.strerror or exc}",
+                                 server=self.server) from exc
+        return Health(f"whois {self.server} reachable")
 
     def query(self, server: tuple[str, int], query: str, domain: str) -> str:
         """Send one query line; the decoded answer. TransientError on network failure."""

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import verification
 
 from adapters.base import BadInput
+from adapters.common.spki import same_public_key
 from adapters.crypto.keys import a_label, load_csr
 
 
@@ -131,11 +132,7 @@ def verify_issued(certificate_pem: str, chain_pem: str, *, csr_pem: str, names: 
     now = _utc(now)
 
     csr = load_csr(csr_pem)
-    wanted = csr.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    got = leaf.public_key().public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    if got != wanted:
+    if not same_public_key(leaf.public_key(), csr.public_key()):
         raise BadInput("certificate", "certificate public key does not match the order's key")
 
     sans = san_names(leaf)

@@ -13,8 +13,11 @@ import socket
 import ssl
 from pathlib import Path
 
+from adapters.abilities import Health
 from adapters.base import AdapterError, BadInput, Notice, PermanentError, TransientError
-from adapters.notify.messages import MessageBuilder
+from adapters.notify import DELIVERY_CA_BUNDLE, DELIVERY_TIMEOUT
+from adapters.notify.messages import MessageBuilder, builder_from
+from adapters.settings import AdapterKind, Setting
 
 
 class SmtpNotifier:
@@ -71,7 +74,7 @@ class SmtpNotifier:
         except (smtplib.SMTPException, OSError) as exc:
             raise self._mapped(exc) from exc
 
-    def check(self) -> None:
+    def check(self) -> Health:
         """For ``certflow doctor``: connect, EHLO (+ TLS, login), NOOP, QUIT."""
         try:
             smtp = self._connect()
@@ -83,6 +86,7 @@ class SmtpNotifier:
                 _quit(smtp)
         except (smtplib.SMTPException, OSError) as exc:
             raise self._mapped(exc) from exc
+        return Health(f"{self.where} answers (EHLO, NOOP)")
 
     # --- connection -----------------------------------------------------------------
 
@@ -124,7 +128,7 @@ class SmtpNotifier:
             transient = any(400 <= code < 500 for code, _ in answers)
             cls = TransientError if transient else PermanentError
             return cls(f"{where}: recipients refused ({detail})", host=self.host,
-                       port=self.port, recipients=tuple(exc.recipients))
+                       port=self.port, value=tuple(exc.recipients))
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             return PermanentError(
                 f"{where}: login refused for {self.username!r} ({exc.smtp_code} "
@@ -194,3 +198,22 @@ def _quit(smtp: smtplib.SMTP) -> None:
         smtp.quit()
     except (smtplib.SMTPException, OSError):
         smtp.close()
+
+
+def _build(s: dict, wiring) -> SmtpNotifier:
+    return SmtpNotifier(s["host"], s["port"], builder_from(s, wiring.now), starttls=s["starttls"],
+                        tls=s["tls"], username=s["username"], password=s["password"],
+                        timeout=s["timeout"], ca_bundle=s["ca_bundle"])
+
+
+KIND = AdapterKind("notify", "smtp", "mail through an SMTP server", (
+    Setting("host", "string", "127.0.0.1", "Server host."),
+    Setting("port", "integer", 25, "Server port (25, 587 with `starttls`, 465 with `tls`).",
+            minimum=1, maximum=65535),
+    Setting("starttls", "boolean", False, "Upgrade the connection with STARTTLS."),
+    Setting("tls", "boolean", False, "Implicit TLS from the first byte."),
+    Setting("username", "string", None, "AUTH user (needs `password`)."),
+    Setting("password", "string", None, "AUTH password (secret; never logged or shown in errors).",
+            secret=True),
+    DELIVERY_TIMEOUT, DELIVERY_CA_BUNDLE,
+), _build)

@@ -22,9 +22,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from adapters.abilities import Health
+from adapters.common.redact import redact_url as _safe_url
 from adapters.common.retry_after import retry_after_seconds
 from adapters.base import BadInput, Notice, PermanentError, TransientError
-from adapters.notify.messages import MessageBuilder
+from adapters.notify import DELIVERY_CA_BUNDLE, DELIVERY_TIMEOUT
+from adapters.notify.messages import MessageBuilder, builder_from
+from adapters.settings import AdapterKind, Setting
 
 SIGNATURE_HEADER = "X-Certflow-Signature"
 #: statuses worth retrying besides 5xx
@@ -110,12 +114,13 @@ class WebhookNotifier:
         response = self._request("POST", content=body, headers=headers)
         self._raise_for(response)
 
-    def check(self) -> None:
+    def check(self) -> Health:
         """For ``certflow doctor``: the endpoint answers (any status below 500)."""
         response = self._request("HEAD")
         if response.status_code >= 500:
             raise TransientError(f"{self.where}: HTTP {response.status_code}",
                                  status=response.status_code)
+        return Health(f"{self.where} answers")
 
     def _verify(self) -> ssl.SSLContext | bool:
         if self.ca_bundle is None:
@@ -159,18 +164,6 @@ def _retry_after(response: httpx.Response) -> float | None:
     return retry_after_seconds(response.headers.get("Retry-After"), datetime.now(timezone.utc))
 
 
-def _safe_url(url: str) -> str:
-    """scheme://host:port/path: no credentials, no query (it may hold an API key)."""
-    try:
-        parts = urlsplit(url or "")
-        host = parts.hostname or ""
-        host = f"[{host}]" if ":" in host else host
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<invalid URL>"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
 def _header_safe(value: str) -> str:
     return value if value.isascii() and value.isprintable() else \
         hashlib.sha256(value.encode("utf-8")).hexdigest()
@@ -191,3 +184,17 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 
+
+
+def _build(s: dict, wiring) -> WebhookNotifier:
+    return WebhookNotifier(s["url"], s["secret"], builder_from(s, wiring.now),
+                           timeout=s["timeout"], ca_bundle=s["ca_bundle"])
+
+
+KIND = AdapterKind("notify", "webhook", "HMAC-signed JSON POSTs", (
+    Setting("url", "string", None, "http(s) URL the messages are POSTed to.", syntax="url",
+            required=True),
+    Setting("secret", "string", None, "HMAC-SHA256 key for the `X-Certflow-Signature` header.",
+            secret=True, required=True),
+    DELIVERY_TIMEOUT, DELIVERY_CA_BUNDLE,
+), _build)

@@ -14,7 +14,14 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from adapters.base import BadInput, Challenge, PermanentError, TransientError
-from adapters.validation.webroot import CompositeValidator, DnsHookValidator, WebrootValidator, fetch_challenge
+from adapters.validation.composite import CompositeValidator
+from adapters.validation.dns_hook import DnsHookValidator
+from adapters.validation.fetch import fetch_validation_file
+from adapters.validation.webroot import WebrootValidator
+
+
+def fetch_challenge(domain: str, name: str, connect_to: str | None, timeout: float) -> str | None:
+    return fetch_validation_file(domain, name, connect_to, timeout)[0]
 
 
 def http_challenge(domain: str = "www.example.jp", directory: str = "pki-validation",

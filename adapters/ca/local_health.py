@@ -1,0 +1,54 @@
+"""``LocalCA.check()`` for ``certflow doctor``: root and intermediate readable, their keys
+open with the master key and fit their certificates, neither expires soon. Reads only."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from adapters.abilities import Health
+from adapters.base import BadInput, PermanentError
+from adapters.common.spki import same_public_key
+
+#: the CA's certificates should outlive this; less is a note, not a failure
+EXPIRY_NOTE = timedelta(days=60)
+
+
+def check_local_ca(directory: str, vault, now: datetime) -> Health:
+    notes = []
+    for name in ("root", "intermediate"):
+        path = os.path.join(directory, f"{name}.pem")
+        try:
+            with open(path, "rb") as handle:
+                cert = x509.load_pem_x509_certificate(handle.read())
+        except OSError as exc:
+            raise PermanentError(f"local CA {name} certificate unreadable: {path}: "
+                                 f"{exc.strerror} (run `certflow init`)", path=path) from None
+        except ValueError:
+            raise PermanentError(f"local CA {name} certificate is not a PEM certificate",
+                                 path=path) from None
+        sealed_path = os.path.join(directory, f"{name}.key.enc")
+        try:
+            with open(sealed_path, "rb") as handle:
+                key_pem = vault.decrypt(handle.read())
+        except OSError as exc:
+            raise PermanentError(f"local CA {name} key unreadable: {sealed_path}: "
+                                 f"{exc.strerror}", path=sealed_path) from None
+        except BadInput:
+            raise BadInput("keys.master_key", f"local CA {name} key cannot be decrypted: "
+                           f"{sealed_path} does not open with this master key",
+                           path=sealed_path) from None
+        key = serialization.load_pem_private_key(key_pem, None)
+        if not same_public_key(key.public_key(), cert.public_key()):
+            raise PermanentError(f"local CA {name} key does not match its certificate",
+                                 path=sealed_path)
+        expires = cert.not_valid_after_utc
+        if expires <= now:
+            raise PermanentError(f"local CA {name} certificate expired on {expires:%Y-%m-%d}",
+                                 path=path)
+        if expires - now < EXPIRY_NOTE:
+            notes.append(f"{name} expires {expires:%Y-%m-%d}")
+    return Health(f"local CA in {directory}: root and intermediate readable, keys open with "
+                  "the master key", "; ".join(notes) or None)
