@@ -230,7 +230,11 @@ class AcmeCA:
 
     def check(self) -> Health:
         """Checkable (doctor): the directory answers and is an ACME directory."""
-        self._load_directory(self._network(None))
+        where = f"ACME directory {redact_url(self.directory)}"
+        try:
+            self._load_directory(self._network(None))
+        except TransientError as exc:
+            raise TransientError(f"{where} unreachable: {exc.message}") from exc
         binding = " (external account binding configured)" if self._eab_kid else ""
         return Health(f"ACME directory {redact_url(self.directory)} answers{binding}")
 

@@ -419,5 +419,5 @@ KIND = AdapterKind("ca", "local", "the embedded CA", (
             "The URL mailed to domain administrators; the token is appended as `?token=…`.",
             syntax="url"),
     Setting("poll_seconds", "number", POLL_AGAIN, "Seconds between polls of a pending "
-            "application.", minimum=0, above_minimum=True),
+            "application.", minimum=0),
 ), _build)

@@ -306,7 +306,7 @@ def test_a_wrong_eab_key_is_a_permanent_error_that_does_not_show_the_key(pebble,
         ca.account_url()
     assert failure.value.field == "eab_kid"
     assert "eab" in str(failure.value)
-    assert wrong not in str(failure.value) and wrong not in repr(failure.value.values)
+    assert wrong not in str(failure.value) and wrong not in repr(failure.value.details())
     assert wrong not in repr(ca)
 
 

@@ -298,7 +298,7 @@ def test_failing_dns_hook_is_transient_with_exit_code_and_last_stderr_line(tmp_p
         DnsHookValidator(str(hook)).place(dns_challenge(), None)
 
     assert caught.value.exit_code == 3
-    assert caught.value.stderr == "zone example.jp not found"
+    assert caught.value.detail == "zone example.jp not found"
     assert caught.value.message.endswith("exited 3: zone example.jp not found")
 
 
