@@ -11,6 +11,7 @@ comparing kind names or probing attributes:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, Sequence, runtime_checkable
@@ -65,3 +66,12 @@ class KeyMaker(Protocol):
     def make_csr(self, key_pem: bytes, dn: DistinguishedName, names: Sequence[str]) -> str: ...
 
     def check_customer_csr(self, data: bytes | str, names: Sequence[str]) -> str: ...
+
+
+#: an approval URL's token (``…?token=<TOKEN>``), as a CA that takes approvals mails it
+APPROVAL_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_\-]{16,})")
+
+
+def approval_tokens(text: str) -> list[str]:
+    """The approval tokens in a mail's text, in order."""
+    return APPROVAL_TOKEN.findall(text or "")

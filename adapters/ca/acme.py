@@ -39,6 +39,7 @@ from adapters.ca.acme_store import AcmeStore, OrderRecord
 from adapters.abilities import Health, RenewalAdvice
 from adapters.common.redact import redact_url
 from adapters.common.retry_after import retry_after_seconds
+from adapters.common.utc import as_utc
 from adapters.settings import AdapterKind, Setting
 from adapters.base import (
     AdapterError,
@@ -76,26 +77,28 @@ EAB_CODES = frozenset({"externalAccountRequired", "unauthorized", "malformed"})
 
 
 class _Network(acme_client.ClientNetwork):
-    """ClientNetwork that rides out bad nonces and remembers the last HTTP answer.
+    """ClientNetwork that rides out bad nonces and remembers the last HTTP answer, through
+    public API only: a requests response hook on the public ``session``, and repeats of the
+    public ``post`` (which itself repeats once on badNonce).
 
     One instance serves one public call, so ``last_response`` is never shared by threads.
     """
 
-    last_response: requests.Response | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_response: requests.Response | None = None
+        self.session.hooks["response"].append(self._remember)
 
-    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any
-                      ) -> requests.Response:
-        response = super()._send_request(method, url, *args, **kwargs)
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.last_response = response
-        return response
 
     def post(self, *args: Any, **kwargs: Any) -> requests.Response:
         # a badNonce means the server did nothing with the request: repeating it is safe
-        for attempt in range(1, NONCE_ATTEMPTS + 1):
+        for attempt in range(1, NONCE_ATTEMPTS // 2 + 1):
             try:
-                return self._post_once(*args, **kwargs)
+                return super().post(*args, **kwargs)
             except messages.Error as error:
-                if error.code != "badNonce" or attempt == NONCE_ATTEMPTS:
+                if error.code != "badNonce" or attempt == NONCE_ATTEMPTS // 2:
                     raise
         raise AssertionError("unreachable")
 
@@ -242,22 +245,30 @@ class AcmeCA:
         """The ACME account URL (registering the account first if needed)."""
         return self._connect().net.account.uri
 
-    def renewal_info(self, cert_pem: str) -> tuple[datetime, datetime] | None:
-        """The CA's suggested renewal window (RFC 9773 ARI), or None if it offers none."""
+    def renewal_time(self, cert_pem: str) -> RenewalAdvice:
+        """RenewalAdvisor (RFC 9773 ARI through ``ClientV2.renewal_time``): a random moment
+        inside the CA's suggested window (None when the CA offers no renewal info), and
+        when to ask again. The advice is stored per certificate and returned unasked until
+        then, so a sweep does not ask the CA about every certificate every time."""
         cert_id = renewal_cert_id(cert_pem)
+        now = as_utc(self._clock())
+        stored = self._store.renewal_advice(cert_id)
+        if stored is not None and stored[1] > now:
+            return RenewalAdvice(*stored)
         net = self._network(None)
-        self._load_directory(net)
-        base = self._directory_json.get("renewalInfo")
-        if not base:
-            return None
-        url = base.rstrip("/") + "/" + cert_id
-        with self._edge(net, "renewal-info", url=url):
-            response = net.get(url, content_type="application/json")
-            window = messages.RenewalInfo.from_json(response.json()).suggested_window
-        start, end = window.start, window.end
-        if start is None or end is None or end < start:
-            raise PermanentError(f"ACME renewal info has no usable window: {url}", url=url)
-        return _aware(start), _aware(end)
+        client = acme_client.ClientV2(self._load_directory(net), net)
+        with self._edge(net, "renewal-info", directory=redact_url(self.directory)):
+            try:
+                renew_at, ask_again_at = client.renewal_time(cert_pem.encode("ascii"))
+            except acme_errors.ARIError as exc:
+                retry = _local_aware(exc.retry_after)
+                raise TransientError(f"ACME renewal info unavailable: {exc.args[0]}",
+                                     retry_after=max(0.0, (retry - now).total_seconds()),
+                                     directory=redact_url(self.directory)) from exc
+        advice = RenewalAdvice(_local_aware(renew_at) if renew_at else None,
+                               _local_aware(ask_again_at))
+        self._store.record_renewal_advice(cert_id, advice.renew_at, advice.ask_again_at)
+        return advice
 
     # --- steps --------------------------------------------------------------------
 
@@ -488,7 +499,7 @@ class AcmeCA:
     def _problem_error(self, problem: messages.Error, action: str,
                        response: requests.Response | None, values: dict) -> AdapterError:
         code = problem.code or str(problem.typ)
-        detail = _one_line(problem.detail or problem.title or problem.description or code)
+        detail = problem_detail(problem)
         status = response.status_code if response is not None else None
         values = dict(values, action=action, problem=str(problem.typ), detail=detail,
                       http_status=status)
@@ -506,7 +517,7 @@ class AcmeCA:
                                       f"(check eab_kid and eab_hmac_key): {detail}",
                                       field="eab_kid", **values)
             return PermanentError(f"ACME CA refused the account: {detail}", **values)
-        if action in ("new-order", "finalize") and code in REFUSAL_CODES:
+        if action in ("new-order", "finalize") and problem_codes(problem) & REFUSAL_CODES:
             return Refused(f"ACME CA refused the order ({code}): {detail}", **values)
         return PermanentError(f"ACME CA error during {action} ({code}): {detail}", **values)
 
@@ -613,7 +624,7 @@ def _authorization_failure(authz: messages.AuthorizationResource,
 
 def _problem_refusal(what: str, problem: messages.Error, order_url: str,
                      redact: str | None = None, **values: Any) -> Refused:
-    detail = _one_line(problem.detail or problem.title or str(problem.typ))
+    detail = problem_detail(problem)
     if redact:
         detail = detail.replace(redact, "<token>")
     if problem.identifier is not None:
@@ -640,11 +651,28 @@ def _parse_retry_after(response: requests.Response | None,
     """Retry-After in seconds, None when absent or bad."""
     if response is None:
         return None
-    return retry_after_seconds(response.headers.get("Retry-After"), _aware(clock()))
+    return retry_after_seconds(response.headers.get("Retry-After"), as_utc(clock()))
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+def problem_detail(problem: messages.Error) -> str:
+    """The problem's detail, and for a ``compound`` one each subproblem's identifier and
+    detail (RFC 8555 §6.7.1): ``… (a.example: CAA forbids; b.example: no A record)``."""
+    detail = _one_line(problem.detail or problem.title or problem.description
+                       or problem.code or str(problem.typ))
+    parts = [f"{sub.identifier.value if sub.identifier is not None else 'order'}: "
+             f"{_one_line(sub.detail or sub.title or sub.code or str(sub.typ))}"
+             for sub in problem.subproblems or ()]
+    return f"{detail} ({'; '.join(parts)})" if parts else detail
+
+
+def problem_codes(problem: messages.Error) -> set[str]:
+    """The problem's code and its subproblems' (a compound problem is what they are)."""
+    return {c for c in (problem.code, *(s.code for s in problem.subproblems or ())) if c}
+
+
+def _local_aware(moment: datetime) -> datetime:
+    """``acme`` computes its renewal times from the naive local ``datetime.now()``."""
+    return moment.astimezone(timezone.utc)
 
 
 def _one_line(text: str) -> str:

@@ -25,6 +25,7 @@ from typing import Callable, Iterator
 
 from adapters.common.files import write_atomic
 from adapters.common.sqlite_tx import immediate, use_wal
+from adapters.common.utc import from_text, to_text
 from adapters.base import PermanentError
 
 SCHEMA = (
@@ -46,6 +47,12 @@ SCHEMA = (
         challenge_url TEXT PRIMARY KEY,
         order_url TEXT NOT NULL,
         answered_at TEXT NOT NULL
+    )""",
+    # the CA's renewal advice per certificate (RFC 9773 CertID), kept until it says to ask again
+    """CREATE TABLE IF NOT EXISTS renewal_advice (
+        cert_id TEXT PRIMARY KEY,
+        renew_at TEXT,
+        ask_again_at TEXT NOT NULL
     )""",
 )
 
@@ -192,6 +199,22 @@ class AcmeStore:
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO answered (challenge_url, order_url, answered_at)"
                        " VALUES (?, ?, ?)", (challenge_url, order_url, self._clock().isoformat()))
+
+    # --- renewal advice -------------------------------------------------------------
+
+    def renewal_advice(self, cert_id: str) -> tuple[datetime | None, datetime] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT renew_at, ask_again_at FROM renewal_advice WHERE cert_id = ?",
+                             (cert_id,)).fetchone()
+        if row is None:
+            return None
+        return (from_text(row["renew_at"]), from_text(row["ask_again_at"]))
+
+    def record_renewal_advice(self, cert_id: str, renew_at: datetime | None,
+                              ask_again_at: datetime) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO renewal_advice VALUES (?, ?, ?)",
+                       (cert_id, to_text(renew_at), to_text(ask_again_at)))
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -26,7 +26,7 @@ import hmac
 import json
 import os
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 from cryptography import x509
@@ -41,7 +41,8 @@ from adapters.base import (Application, BadInput, Challenge, Issued, Notice, Not
                            PermanentError, Refused, Submission, TransientError)
 from adapters.crypto.keys import KeyVault, check_customer_csr, load_csr
 from adapters.ca import local_certs as certs
-from adapters.ca.local_store import CAStore, from_text, to_text
+from adapters.ca.local_store import CAStore
+from adapters.common.utc import as_utc as _utc, from_text, to_text
 from adapters.crypto.x509check import serial_hex
 
 FILE_VALIDATION = "file"
@@ -56,10 +57,6 @@ MAIL_CLAIM_STALE = timedelta(minutes=2)
 POLL_AGAIN = 60.0
 MAX_FILE_BYTES = 64 * 1024
 USED_TOKEN = "unknown or already used approval token"
-
-
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 class LocalCA:

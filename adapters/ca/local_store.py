@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Iterator
 
 from adapters.common.sqlite_tx import immediate, use_wal
+from adapters.common.utc import from_text, to_text  # noqa: F401 - the CA's text times
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applications (
@@ -47,20 +47,6 @@ CREATE INDEX IF NOT EXISTS tokens_by_application ON tokens(application_id);
 """
 
 BUSY_TIMEOUT_MS = 60_000
-
-
-def to_text(when: datetime | None) -> str | None:
-    """UTC, fixed width, so that text order is time order."""
-    if when is None:
-        return None
-    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def from_text(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
 class CAStore:

@@ -17,6 +17,7 @@ import pytest
 from support.helpers import ORDER
 from workflow import config as config_mod
 from workflow.effects.daemon import Daemon
+from adapters.abilities import approval_tokens
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Population:
             message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             for part in message.walk():
                 if part.get_content_maintype() == "text":
-                    tokens.update(re.findall(r"[?&]token=([A-Za-z0-9_\-]{16,})", part.get_content()))
+                    tokens.update(approval_tokens(part.get_content()))
         return sorted(tokens)
 
 
