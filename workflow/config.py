@@ -233,6 +233,7 @@ def from_dict(raw: dict, path: Path, text: str = "") -> Config:
             if d.setting.required and (not d.kinds or kind in d.kinds) and cfg[name][key] is None:
                 when = f" when {name}.kind = \"{kind}\"" if d.kinds else ""
                 raise reader.error(f"{name}.{key}", f"{name}.{key} is required{when}")
+    _check_store_path(reader)
     contracts = raw.get("contracts", {})
     if not isinstance(contracts, dict):
         raise reader.error("contracts", "contracts must be tables: [contracts.\"ID\"]")
@@ -241,11 +242,25 @@ def from_dict(raw: dict, path: Path, text: str = "") -> Config:
     return cfg
 
 
+def _check_store_path(reader: _Reader) -> None:
+    """The database file can be made: it is not a directory and no existing parent is a file."""
+    path = Path(reader.cfg["store"]["path"])
+    if path.is_dir():
+        raise reader.error("store.path", f"store.path {path} is a directory, not a database file",
+                           "path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise reader.error("store.path", f"store.path {path} cannot be made: {parent} "
+                                   "is a file, not a directory", "path")
+            return
+
+
 def _contract(reader: _Reader, cid: str, body: Any) -> dict[str, Any]:
     where = f"contracts.{cid}"
     if not CONTRACT_ID.fullmatch(cid) or ".." in cid:
-        raise reader.error(where, f"contract id {cid!r} refused: use letters, digits, '.', '_' "
-                           "and '-' (it names a directory under install.root)", cid)
+        raise reader.error(where, f"contracts.{cid!r}: contract id refused: use letters, digits, "
+                           "'.', '_' and '-' (it names a directory under install.root)", cid)
     if not isinstance(body, dict):
         raise reader.error(where, f"{where} must be a table", cid)
     out: dict[str, Any] = {"id": cid, **reader.table(body, _CONTRACT_KEYS, where)}
