@@ -17,6 +17,7 @@ adapters.base errors in ``_edge``; nothing vendor-specific escapes.
 from __future__ import annotations
 
 import base64
+import json
 import contextlib
 import re
 import threading
@@ -27,6 +28,7 @@ from typing import Any, Callable, Iterator
 
 import josepy as jose
 import requests
+import urllib3
 from acme import challenges as acme_challenges
 from acme import client as acme_client
 from acme import errors as acme_errors
@@ -481,10 +483,11 @@ class AcmeCA:
             raise
         except messages.Error as exc:
             raise self._problem_error(exc, action, response(), values) from exc
-        except requests.exceptions.JSONDecodeError as exc:
+        except (requests.exceptions.JSONDecodeError, json.JSONDecodeError) as exc:
             raise PermanentError(f"ACME CA sent an unreadable answer during {action}",
                                  action=action, **values) from exc
-        except requests.exceptions.RequestException as exc:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+                urllib3.exceptions.ProxySchemeUnsupported) as exc:
             raise TransientError(f"ACME CA unreachable during {action}: "
                                  f"{type(exc).__name__}", action=action, **values) from exc
         except acme_errors.NonceError as exc:

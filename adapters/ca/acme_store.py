@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Callable, Iterator
 
 from adapters.common.files import write_atomic
-from adapters.common.sqlite_tx import immediate, use_wal
+from adapters.common.sqlite_tx import immediate, sqlite_edge, use_wal
 from adapters.common.utc import from_text, to_text
 from adapters.base import PermanentError
 
@@ -219,14 +219,15 @@ class AcmeStore:
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         # a connection per call: the adapter is used from the daemon's worker threads
-        db = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
-        try:
-            db.row_factory = sqlite3.Row
-            use_wal(db)
-            db.execute("PRAGMA synchronous=FULL")
-            yield db
-        finally:
-            db.close()
+        with sqlite_edge(self._db_path):
+            db = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
+            try:
+                db.row_factory = sqlite3.Row
+                use_wal(db)
+                db.execute("PRAGMA synchronous=FULL")
+                yield db
+            finally:
+                db.close()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

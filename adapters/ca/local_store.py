@@ -10,7 +10,7 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Iterator
 
-from adapters.common.sqlite_tx import immediate, use_wal
+from adapters.common.sqlite_tx import immediate, sqlite_edge, use_wal
 from adapters.common.utc import from_text, to_text  # noqa: F401 - the CA's text times
 
 SCHEMA = """
@@ -65,32 +65,35 @@ class CAStore:
 
     def create(self) -> None:
         """Create the file and tables if missing (safe to run from two processes at once)."""
-        db = self._connect()
-        try:
-            use_wal(db)
-            db.execute("BEGIN IMMEDIATE")
-            # statement by statement: executescript() would commit the open transaction
-            # (the schema's comments hold no semicolon)
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute("COMMIT")
-        finally:
-            db.close()
+        with sqlite_edge(self.path):
+            db = self._connect()
+            try:
+                use_wal(db)
+                db.execute("BEGIN IMMEDIATE")
+                # statement by statement: executescript() would commit the open transaction
+                # (the schema's comments hold no semicolon)
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("COMMIT")
+            finally:
+                db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception)."""
-        db = self._connect()
-        try:
-            with immediate(db):
-                yield db
-        finally:
-            db.close()
+        with sqlite_edge(self.path):
+            db = self._connect()
+            try:
+                with immediate(db):
+                    yield db
+            finally:
+                db.close()
 
     def read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        db = self._connect()
-        try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
+        with sqlite_edge(self.path):
+            db = self._connect()
+            try:
+                return db.execute(sql, params).fetchall()
+            finally:
+                db.close()

@@ -7,6 +7,7 @@ the registrar's, not the domain's, and are skipped.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
@@ -185,12 +186,8 @@ class RdapFinder:
     def lookup(self, domain: str) -> Contact:
         name = registrable_domain(domain)
         url = f"{self.base_url}/domain/{name}"
-        try:
+        with self.edge(name):
             status, headers, body = self._get(url)
-        except httpx.HTTPError as exc:
-            reason = str(exc) or exc.__class__.__name__
-            raise TransientError(f"RDAP server {self.base_url} did not answer for {name}: "
-                                 f"{reason}", server=self.base_url, domain=name) from exc
         if status == 404:
             raise Refused(f"{name} not found in RDAP at {self.base_url}", domain=name,
                           server=self.base_url)
@@ -216,13 +213,20 @@ class RdapFinder:
 
     def check(self) -> Health:
         """Checkable (doctor): the server answers HTTP at its base URL (any status)."""
-        try:
+        with self.edge("the base URL"):
             self._get(self.base_url)
-        except (httpx.HTTPError, OSError, ValueError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise TransientError(f"rdap {redact_url(self.base_url)} unreachable: {reason}",
-                                 server=redact_url(self.base_url)) from exc
         return Health(f"rdap {redact_url(self.base_url)} reachable")
+
+    @contextlib.contextmanager
+    def edge(self, name: str) -> Iterator[None]:
+        """The adapter's edge: httpx, ssl and socket exceptions become adapters.base errors."""
+        where = redact_url(self.base_url)
+        try:
+            yield
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise TransientError(f"RDAP server {where} did not answer for {name}: {reason}",
+                                 server=where, domain=name) from exc
 
     def _get(self, url: str) -> tuple[int, httpx.Headers, bytes | None]:
         """Status, headers and body (None when larger than MAX_ANSWER_BYTES)."""

@@ -12,12 +12,14 @@ without its query string or credentials, never the secret.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import ssl
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -133,10 +135,16 @@ class WebhookNotifier:
 
     def _request(self, method: str, **kwargs: object) -> httpx.Response:
         # trust_env=False: proxies from the environment must not see our deliveries
-        try:
+        with self.edge():
             with httpx.Client(timeout=self.timeout, verify=self._verify(),
                               trust_env=False, follow_redirects=False) as client:
                 return client.request(method, self.url, **kwargs)
+
+    @contextlib.contextmanager
+    def edge(self) -> Iterator[None]:
+        """The adapter's edge: every httpx (and socket) exception becomes an adapters.base error."""
+        try:
+            yield
         except httpx.TimeoutException as exc:
             raise TransientError(f"{self.where}: timed out after {self.timeout:g}s") from exc
         except httpx.TransportError as exc:
@@ -147,6 +155,12 @@ class WebhookNotifier:
             raise TransientError(f"{self.where}: {_first_line(exc)}") from exc
         except httpx.InvalidURL as exc:
             raise PermanentError(f"{self.where}: invalid URL") from exc
+        except httpx.HTTPError as exc:  # decoding, redirects, status: the answer was unusable
+            raise TransientError(f"{self.where}: {_first_line(exc)}") from exc
+        except httpx.StreamError as exc:  # a bug of ours, reported as one that retrying won't fix
+            raise PermanentError(f"{self.where}: {type(exc).__name__}") from exc
+        except OSError as exc:
+            raise TransientError(f"{self.where}: {exc.strerror or exc}") from exc
 
     def _raise_for(self, response: httpx.Response) -> None:
         status = response.status_code

@@ -109,3 +109,18 @@ def test_doctor_never_prints_the_acme_directory_password(workspace):
     proc = run_cli(workspace, "doctor")
     out = proc.stdout + proc.stderr
     assert "127.0.0.1:9/dir" in out and "acmepass" not in out and "acmeuser" not in out
+
+
+def test_removing_a_contract_with_orders_in_flight_holds_them_naming_it(workspace):
+    import json
+    import re
+    order_id = paid_order(workspace)
+    text = workspace.read_text()
+    workspace.write_text(re.sub(r'\[contracts\."C-1001"\]\nplan = "basic"\nstatus = "active"\n', "",
+                                text))
+    run_cli(workspace, "daemon", "--once", check=True)
+    shown = json.loads(run_cli(workspace, "order", "show", order_id, "--json", check=True).stdout)
+    assert shown["state"] == "on_hold", shown
+    assert "C-1001" in shown["reason"] and "KeyError" not in shown["reason"]
+    doctor = run_cli(workspace, "doctor")
+    assert "1 in flight on contract 'C-1001'" in doctor.stdout

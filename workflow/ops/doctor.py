@@ -143,9 +143,12 @@ def check_trust_roots(config) -> list[str]:
     for path in config["ca"]["trust_roots"]:
         try:
             pem = Path(path).read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise Failed(f"trust root {path} unreadable", f"ca.trust_roots: cannot read {path}: "
-                         f"{getattr(exc, 'strerror', None) or exc}") from None
+                         f"{exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise Failed(f"trust root {path} unreadable", f"ca.trust_roots: {path} is not "
+                         "ASCII PEM text") from None
         _certificate(pem, f"trust root {path}")
         out.append(_rel(config, path))
     return out

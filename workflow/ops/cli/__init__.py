@@ -22,7 +22,8 @@ class Refused(click.ClickException):
 
 
 def _refusal_text(exc: Exception) -> str:
-    return getattr(exc, "message", None) or str(exc)
+    from states.errors import CertflowError as ErrorRoot
+    return (exc.message if isinstance(exc, (CertflowError, ErrorRoot)) else "") or str(exc)
 
 
 def handle_errors(fn):
