@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,8 @@ def declared(section: str) -> dict[str, DeclaredKey]:
     if section in CORE_SECTIONS:
         return {s.key: DeclaredKey(s) for s in CORE_SECTIONS[section].settings}
     keys = {s.key: DeclaredKey(s) for s in registry.section(section).settings}
+    if "kind" in keys:  # the kinds registered now (a registration needs no other edit)
+        keys["kind"] = DeclaredKey(replace(keys["kind"].setting, choices=registry.kinds(section)))
     for kind in registry.kinds(section):
         for s in registry.adapter_kind(section, kind).settings:
             known = keys.get(s.key)

@@ -618,7 +618,8 @@ def _authorization_failure(authz: messages.AuthorizationResource,
         if challb.error is not None:
             # the detail quotes the challenge URL; its token stays out of the reason (which
             # goes to events, exports and the customer's mail), as it does for challenge names
-            token = challb.chall.encode("token") if hasattr(challb.chall, "token") else None
+            token = challb.chall.encode("token") if isinstance(
+                challb.chall, acme_challenges.KeyAuthorizationChallenge) else None
             return _problem_refusal(f"ACME validation of {domain} failed", challb.error,
                                     record.order_url, redact=token, domain=domain)
     return Refused(f"ACME authorization for {domain} is invalid (the CA gave no reason)",
