@@ -17,7 +17,6 @@ adapters.base errors in ``_edge``; nothing vendor-specific escapes.
 from __future__ import annotations
 
 import base64
-import json
 import contextlib
 import re
 import threading
@@ -28,7 +27,6 @@ from typing import Any, Callable, Iterator
 
 import josepy as jose
 import requests
-import urllib3
 from acme import challenges as acme_challenges
 from acme import client as acme_client
 from acme import errors as acme_errors
@@ -37,14 +35,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from adapters.ca.acme_edge import (AcmeNetwork, acme_edge, parse_retry_after,
+                                   problem_refusal)
 from adapters.ca.acme_store import AcmeStore, OrderRecord
 from adapters.abilities import Health, RenewalAdvice
 from adapters.common.redact import redact_url
-from adapters.common.retry_after import retry_after_seconds
 from adapters.common.utc import as_utc
 from adapters.settings import AdapterKind, Setting
 from adapters.base import (
-    AdapterError,
     Application,
     BadInput,
     Challenge,
@@ -62,47 +60,8 @@ DEFAULT_RETRY_SECONDS = 3.0
 #: poll() waits this long inside the call for a validation or issuance that is under way
 IN_CALL_WAIT_SECONDS = 2.5
 IN_CALL_STEP_SECONDS = 0.5
-#: Pebble rejects ~5% of good nonces; six attempts make a surfaced badNonce ~1e-8
-NONCE_ATTEMPTS = 6
-
 #: application.validation -> ACME challenge type ("file" is our name for http-01 files)
 CHALLENGE_TYPES = {"http-01": "http-01", "file": "http-01", "dns-01": "dns-01"}
-#: problems that mean "the CA will not issue this": the order is rejected
-REFUSAL_CODES = frozenset({
-    "unauthorized", "rejectedIdentifier", "unsupportedIdentifier", "malformed", "caa",
-    "badCSR", "dns", "connection", "incorrectResponse", "tls", "badRevocationReason",
-})
-#: problems worth trying again later, whatever the request was
-TRANSIENT_CODES = frozenset({"badNonce", "rateLimited", "serverInternal"})
-#: problems about the account's external binding: the operator must fix [ca] eab_*
-EAB_CODES = frozenset({"externalAccountRequired", "unauthorized", "malformed"})
-
-
-class _Network(acme_client.ClientNetwork):
-    """ClientNetwork that rides out bad nonces and remembers the last HTTP answer, through
-    public API only: a requests response hook on the public ``session``, and repeats of the
-    public ``post`` (which itself repeats once on badNonce).
-
-    One instance serves one public call, so ``last_response`` is never shared by threads.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.last_response: requests.Response | None = None
-        self.session.hooks["response"].append(self._remember)
-
-    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self.last_response = response
-
-    def post(self, *args: Any, **kwargs: Any) -> requests.Response:
-        # a badNonce means the server did nothing with the request: repeating it is safe
-        for attempt in range(1, NONCE_ATTEMPTS // 2 + 1):
-            try:
-                return super().post(*args, **kwargs)
-            except messages.Error as error:
-                if error.code != "badNonce" or attempt == NONCE_ATTEMPTS // 2:
-                    raise
-        raise AssertionError("unreachable")
 
 
 @dataclass
@@ -110,7 +69,7 @@ class _Session:
     """A connected client for one public call."""
 
     client: acme_client.ClientV2
-    net: _Network
+    net: AcmeNetwork
     key: jose.JWK
 
     def post_as_get(self, url: str) -> requests.Response:
@@ -382,7 +341,7 @@ class AcmeCA:
                 if failure is not None:
                     return failure
         if order.error is not None:
-            return _problem_refusal("ACME order failed", order.error, record.order_url)
+            return problem_refusal("ACME order failed", order.error, record.order_url)
         return Refused(f"ACME order is {status} (the CA gave no reason)",
                        order_url=record.order_url, status=status)
 
@@ -394,12 +353,12 @@ class AcmeCA:
         return record
 
     def _retry_after(self, response: requests.Response | None) -> float:
-        return _parse_retry_after(response, self._clock) or DEFAULT_RETRY_SECONDS
+        return parse_retry_after(response, self._clock) or DEFAULT_RETRY_SECONDS
 
     # --- connection, account ------------------------------------------------------
 
-    def _network(self, key: jose.JWK | None) -> _Network:
-        return _Network(key=key, alg=jose.ES256, verify_ssl=self._verify,
+    def _network(self, key: jose.JWK | None) -> AcmeNetwork:
+        return AcmeNetwork(key=key, alg=jose.ES256, verify_ssl=self._verify,
                         user_agent=USER_AGENT, timeout=self._timeout)  # type: ignore[arg-type]
 
     def _connect(self) -> _Session:
@@ -411,7 +370,7 @@ class AcmeCA:
         net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
         return _Session(client, net, key)
 
-    def _load_directory(self, net: _Network) -> messages.Directory:
+    def _load_directory(self, net: AcmeNetwork) -> messages.Directory:
         with self._lock:
             if self._directory is not None:
                 return self._directory
@@ -427,7 +386,7 @@ class AcmeCA:
             self._directory = messages.Directory.from_json(raw)
             return self._directory
 
-    def _account_for(self, client: acme_client.ClientV2, net: _Network
+    def _account_for(self, client: acme_client.ClientV2, net: AcmeNetwork
                      ) -> tuple[jose.JWK, str]:
         with self._lock:
             if self._account is not None:
@@ -449,7 +408,7 @@ class AcmeCA:
             self._account = (key, url)
             return self._account
 
-    def _register(self, client: acme_client.ClientV2, net: _Network, key: jose.JWK) -> str:
+    def _register(self, client: acme_client.ClientV2, net: AcmeNetwork, key: jose.JWK) -> str:
         net.key = key
         net.account = None
         binding = None
@@ -471,58 +430,10 @@ class AcmeCA:
             except acme_errors.ConflictError as exc:
                 return exc.location  # this key already has an account: reuse it
 
-    # --- the edge -----------------------------------------------------------------
-
     @contextlib.contextmanager
-    def _edge(self, net: _Network, action: str, **values: Any) -> Iterator[None]:
-        """Map vendor exceptions raised during ``action`` to adapters.base errors."""
-        response = lambda: net.last_response  # noqa: E731 - read when it fails
-        try:
+    def _edge(self, net: AcmeNetwork, action: str, **values: Any) -> Iterator[None]:
+        with acme_edge(net, action, self._clock, self._eab_kid, **values):
             yield
-        except (AdapterError, BadInput):
-            raise
-        except messages.Error as exc:
-            raise self._problem_error(exc, action, response(), values) from exc
-        except (requests.exceptions.JSONDecodeError, json.JSONDecodeError) as exc:
-            raise PermanentError(f"ACME CA sent an unreadable answer during {action}",
-                                 action=action, **values) from exc
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
-                urllib3.exceptions.ProxySchemeUnsupported) as exc:
-            raise TransientError(f"ACME CA unreachable during {action}: "
-                                 f"{type(exc).__name__}", action=action, **values) from exc
-        except acme_errors.NonceError as exc:
-            raise TransientError(f"ACME CA sent no usable nonce during {action}",
-                                 action=action, **values) from exc
-        except acme_errors.ClientError as exc:
-            raise _http_error(exc, action, response(), self._clock, values) from exc
-        except (acme_errors.Error, jose.errors.Error, KeyError) as exc:
-            raise PermanentError(f"ACME CA sent an unexpected answer during {action}: "
-                                 f"{type(exc).__name__}", action=action, **values) from exc
-
-    def _problem_error(self, problem: messages.Error, action: str,
-                       response: requests.Response | None, values: dict) -> AdapterError:
-        code = problem.code or str(problem.typ)
-        detail = problem_detail(problem)
-        status = response.status_code if response is not None else None
-        values = dict(values, action=action, problem=str(problem.typ), detail=detail,
-                      http_status=status)
-        if code in TRANSIENT_CODES or (status is not None and status >= 500):
-            return TransientError(f"ACME CA busy during {action} ({code}): {detail}",
-                                  retry_after=_parse_retry_after(response, self._clock),
-                                  **values)
-        if action == "new-account":
-            if self._eab_kid is None and code == "externalAccountRequired":
-                return PermanentError(f"ACME CA requires external account binding: set eab_kid "
-                                      f"and eab_hmac_key in [ca] ({detail})", field="eab_kid",
-                                      **values)
-            if self._eab_kid is not None and code in EAB_CODES:
-                return PermanentError(f"ACME CA refused the account's external binding "
-                                      f"(check eab_kid and eab_hmac_key): {detail}",
-                                      field="eab_kid", **values)
-            return PermanentError(f"ACME CA refused the account: {detail}", **values)
-        if action in ("new-order", "finalize") and problem_codes(problem) & REFUSAL_CODES:
-            return Refused(f"ACME CA refused the order ({code}): {detail}", **values)
-        return PermanentError(f"ACME CA error during {action} ({code}): {detail}", **values)
 
 
 # --- pure helpers -----------------------------------------------------------------------
@@ -620,67 +531,15 @@ def _authorization_failure(authz: messages.AuthorizationResource,
             # goes to events, exports and the customer's mail), as it does for challenge names
             token = challb.chall.encode("token") if isinstance(
                 challb.chall, acme_challenges.KeyAuthorizationChallenge) else None
-            return _problem_refusal(f"ACME validation of {domain} failed", challb.error,
+            return problem_refusal(f"ACME validation of {domain} failed", challb.error,
                                     record.order_url, redact=token, domain=domain)
     return Refused(f"ACME authorization for {domain} is invalid (the CA gave no reason)",
                    domain=domain, order_url=record.order_url)
 
 
-def _problem_refusal(what: str, problem: messages.Error, order_url: str,
-                     redact: str | None = None, **values: Any) -> Refused:
-    detail = problem_detail(problem)
-    if redact:
-        detail = detail.replace(redact, "<token>")
-    if problem.identifier is not None:
-        values.setdefault("domain", problem.identifier.value)
-    return Refused(f"{what}: {detail}", detail=detail, problem=str(problem.typ),
-                   order_url=order_url, **values)
-
-
-def _http_error(exc: acme_errors.ClientError, action: str,
-                response: requests.Response | None, clock: Callable[[], datetime],
-                values: dict) -> AdapterError:
-    """A non-problem error answer (e.g. a proxy's HTML 502)."""
-    status = response.status_code if response is not None else None
-    if status is None or status >= 500 or status == 429:
-        return TransientError(f"ACME CA answered HTTP {status} during {action}",
-                              retry_after=_parse_retry_after(response, clock), action=action,
-                              http_status=status, **values)
-    return PermanentError(f"ACME CA answered HTTP {status} during {action}",
-                          action=action, http_status=status, **values)
-
-
-def _parse_retry_after(response: requests.Response | None,
-                       clock: Callable[[], datetime]) -> float | None:
-    """Retry-After in seconds, None when absent or bad."""
-    if response is None:
-        return None
-    return retry_after_seconds(response.headers.get("Retry-After"), as_utc(clock()))
-
-
-def problem_detail(problem: messages.Error) -> str:
-    """The problem's detail, and for a ``compound`` one each subproblem's identifier and
-    detail (RFC 8555 §6.7.1): ``… (a.example: CAA forbids; b.example: no A record)``."""
-    detail = _one_line(problem.detail or problem.title or problem.description
-                       or problem.code or str(problem.typ))
-    parts = [f"{sub.identifier.value if sub.identifier is not None else 'order'}: "
-             f"{_one_line(sub.detail or sub.title or sub.code or str(sub.typ))}"
-             for sub in problem.subproblems or ()]
-    return f"{detail} ({'; '.join(parts)})" if parts else detail
-
-
-def problem_codes(problem: messages.Error) -> set[str]:
-    """The problem's code and its subproblems' (a compound problem is what they are)."""
-    return {c for c in (problem.code, *(s.code for s in problem.subproblems or ())) if c}
-
-
 def _local_aware(moment: datetime) -> datetime:
     """``acme`` computes its renewal times from the naive local ``datetime.now()``."""
     return moment.astimezone(timezone.utc)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def _build(s: dict, wiring) -> AcmeCA:

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from adapters.common.sqlite_tx import immediate, sqlite_edge, use_wal
-from adapters.common.utc import from_text, to_text  # noqa: F401 - the CA's text times
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applications (
