@@ -16,7 +16,6 @@ adapters.base errors in ``_edge``; nothing vendor-specific escapes.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import re
 import threading
@@ -27,7 +26,6 @@ from typing import Any, Callable, Iterator
 
 import josepy as jose
 import requests
-from acme import challenges as acme_challenges
 from acme import client as acme_client
 from acme import errors as acme_errors
 from acme import messages
@@ -38,6 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from adapters.ca.acme_edge import (AcmeNetwork, acme_edge, parse_retry_after,
                                    problem_refusal)
 from adapters.ca.acme_store import AcmeStore, OrderRecord
+from adapters.ca.acme_values import (acme_challenge_type, authorization_failure, check_csr,
+                                     check_hmac_key, identifiers, pick, renewal_cert_id,
+                                     status_name)
 from adapters.abilities import Health, RenewalAdvice
 from adapters.common.redact import redact_url
 from adapters.common.utc import as_utc
@@ -60,8 +61,6 @@ DEFAULT_RETRY_SECONDS = 3.0
 #: poll() waits this long inside the call for a validation or issuance that is under way
 IN_CALL_WAIT_SECONDS = 2.5
 IN_CALL_STEP_SECONDS = 0.5
-#: application.validation -> ACME challenge type ("file" is our name for http-01 files)
-CHALLENGE_TYPES = {"http-01": "http-01", "file": "http-01", "dns-01": "dns-01"}
 
 
 @dataclass
@@ -107,7 +106,7 @@ class AcmeCA:
             raise BadInput("eab_kid", "external account binding needs both eab_kid and "
                                       "eab_hmac_key")
         if eab_hmac_key is not None:
-            _check_hmac_key(eab_hmac_key)
+            check_hmac_key(eab_hmac_key)
         if email is not None and (not isinstance(email, str) or "@" not in email
                                   or re.search(r"[\s,]", email)):
             raise BadInput("email", f"ACME account email is not one address: {email!r}")
@@ -133,9 +132,9 @@ class AcmeCA:
 
     def submit(self, application: Application) -> Submission:
         """Make (or find again) the ACME order for the application's idempotency key."""
-        challenge_type = _challenge_type(application.validation)
-        names = _identifiers(application.names)
-        _check_csr(application.csr_pem)
+        challenge_type = acme_challenge_type(application.validation)
+        names = identifiers(application.names)
+        check_csr(application.csr_pem)
         session = self._connect()
         with self._store.order_lock():
             # checked again under the lock: another process may have made it meanwhile
@@ -153,13 +152,13 @@ class AcmeCA:
     def poll(self, application_id: str, application: Application) -> Issued | Pending:
         """Move the order on as far as it goes now; ``Pending`` when the CA needs time."""
         record = self._record(application_id)
-        challenge_type = _challenge_type(application.validation)
+        challenge_type = acme_challenge_type(application.validation)
         session = self._connect()
         waited_until = time.monotonic() + IN_CALL_WAIT_SECONDS
         while True:
             with self._edge(session.net, "order", order_url=record.order_url):
                 order, response = session.order(record.order_url)
-            status = _status(order.status)
+            status = status_name(order.status)
             if status not in ("pending", "ready", "processing", "valid"):
                 # "invalid" per RFC 8555; Pebble also says "deactivated" after cancel()
                 raise self._order_failure(session, record, order, status)
@@ -184,7 +183,7 @@ class AcmeCA:
             order, _ = session.order(record.order_url)
             for url in order.authorizations:
                 authz = session.authorization(url)
-                if _status(authz.body.status) != "pending":
+                if status_name(authz.body.status) != "pending":
                     continue
                 # best effort: the CA may have moved the authorization on meanwhile
                 with contextlib.suppress(messages.Error):
@@ -268,7 +267,7 @@ class AcmeCA:
                     if self._store.order_at(url) is not None:
                         continue
                     order, _ = session.order(url)
-                    if _status(order.status) in ("pending", "ready", "processing", "valid") and \
+                    if status_name(order.status) in ("pending", "ready", "processing", "valid") and \
                             {i.value for i in order.identifiers} == wanted:
                         return url
                 page, pages = response.links.get("next", {}).get("url"), pages + 1
@@ -277,9 +276,9 @@ class AcmeCA:
     def _challenge(self, session: _Session, authz_url: str, challenge_type: str
                    ) -> Challenge | None:
         authz = session.authorization(authz_url)
-        if _status(authz.body.status) != "pending":
+        if status_name(authz.body.status) != "pending":
             return None  # already valid (reused), or poll() reports the failure
-        challb = _pick(authz, challenge_type)
+        challb = pick(authz, challenge_type)
         domain = authz.body.identifier.value
         if challenge_type == "http-01":
             return Challenge("http", domain, name=challb.chall.path.lstrip("/"),
@@ -292,14 +291,14 @@ class AcmeCA:
         for url in order.authorizations:
             with self._edge(session.net, "authorization", order_url=record.order_url):
                 authz = session.authorization(url)
-            failure = _authorization_failure(authz, record)
+            failure = authorization_failure(authz, record)
             if failure is not None:
                 raise failure
-            if _status(authz.body.status) != "pending":
+            if status_name(authz.body.status) != "pending":
                 continue
             domain = authz.body.identifier.value
-            challb = _pick(authz, challenge_type)
-            if _status(challb.status) != "pending" or self._store.was_answered(challb.uri):
+            challb = pick(authz, challenge_type)
+            if status_name(challb.status) != "pending" or self._store.was_answered(challb.uri):
                 continue
             with self._edge(session.net, "answer-challenge", domain=domain,
                             order_url=record.order_url):
@@ -307,7 +306,7 @@ class AcmeCA:
             self._store.record_answer(challb.uri, record.order_url)
 
     def _finalize(self, session: _Session, record: OrderRecord, order: messages.Order) -> None:
-        _check_csr(record.csr_pem)
+        check_csr(record.csr_pem)
         order_resource = messages.OrderResource(body=order, uri=record.order_url,
                                                 csr_pem=record.csr_pem.encode())
         with self._edge(session.net, "finalize", order_url=record.order_url, names=record.names):
@@ -337,7 +336,7 @@ class AcmeCA:
         # the failed authorization names the domain; the order's problem may not
         with self._edge(session.net, "authorization", order_url=record.order_url):
             for url in order.authorizations:
-                failure = _authorization_failure(session.authorization(url), record)
+                failure = authorization_failure(session.authorization(url), record)
                 if failure is not None:
                     return failure
         if order.error is not None:
@@ -434,107 +433,6 @@ class AcmeCA:
     def _edge(self, net: AcmeNetwork, action: str, **values: Any) -> Iterator[None]:
         with acme_edge(net, action, self._clock, self._eab_kid, **values):
             yield
-
-
-# --- pure helpers -----------------------------------------------------------------------
-
-
-def renewal_cert_id(cert_pem: str) -> str:
-    """RFC 9773 CertID: base64url(AKI keyIdentifier) "." base64url(serial DER content)."""
-    try:
-        cert = x509.load_pem_x509_certificate(cert_pem.encode()
-                                              if isinstance(cert_pem, str) else cert_pem)
-    except ValueError as exc:
-        raise BadInput("certificate", "not a readable PEM certificate") from exc
-    try:
-        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
-    except x509.ExtensionNotFound as exc:
-        raise BadInput("certificate", "certificate has no authority key identifier") from exc
-    if aki.key_identifier is None:
-        raise BadInput("certificate", "certificate's authority key identifier has no keyid")
-    serial = cert.serial_number
-    # DER INTEGER content: big-endian two's complement, with room for the sign bit
-    serial_bytes = serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True)
-    return f"{_b64url(aki.key_identifier)}.{_b64url(serial_bytes)}"
-
-
-def _status(status: messages.Status | None) -> str:
-    return status.name if status is not None else ""
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _check_hmac_key(value: str) -> None:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+=*", value.strip()):
-        raise BadInput("eab_hmac_key", "eab_hmac_key must be base64url text")
-    if not jose.b64.b64decode(value.strip()):
-        raise BadInput("eab_hmac_key", "eab_hmac_key is empty")
-
-
-def _check_csr(csr_pem: str) -> None:
-    try:
-        x509.load_pem_x509_csr(csr_pem.encode())
-    except (ValueError, AttributeError) as exc:
-        raise BadInput("csr", "the order's CSR is not a readable PEM CSR") from exc
-
-
-def _challenge_type(validation: str) -> str:
-    try:
-        return CHALLENGE_TYPES[validation]
-    except KeyError:
-        raise BadInput("validation", f"ACME cannot validate by {validation!r}; use "
-                                     "http-01, file or dns-01") from None
-
-
-def _identifiers(names: tuple[str, ...]) -> tuple[str, ...]:
-    cleaned: list[str] = []
-    for name in names:
-        if not isinstance(name, str) or not re.fullmatch(r"(\*\.)?[a-z0-9.\-]+",
-                                                         name.strip().lower().rstrip(".")):
-            raise BadInput("names", f"not an ASCII DNS name for ACME: {name!r}")
-        name = name.strip().lower().rstrip(".")
-        if name not in cleaned:
-            cleaned.append(name)
-    if not cleaned:
-        raise BadInput("names", "an ACME order needs at least one name")
-    return tuple(cleaned)
-
-
-def _pick(authz: messages.AuthorizationResource, challenge_type: str
-          ) -> messages.ChallengeBody:
-    for challb in authz.body.challenges:
-        if challb.chall.typ == challenge_type and isinstance(
-                challb.chall, (acme_challenges.HTTP01, acme_challenges.DNS01)):
-            return challb
-    domain = authz.body.identifier.value
-    offered = ", ".join(c.chall.typ for c in authz.body.challenges) or "none"
-    raise Refused(f"ACME CA offers no {challenge_type} challenge for {domain} "
-                  f"(offers {offered})", domain=domain, offered=offered)
-
-
-def _authorization_failure(authz: messages.AuthorizationResource,
-                           record: OrderRecord) -> Refused | None:
-    """Why this authorization ended the order, or None while it still may succeed."""
-    status = _status(authz.body.status)
-    domain = authz.body.identifier.value
-    if status in ("deactivated", "expired", "revoked"):
-        # withdrawn (cancel()) or left unanswered too long: the application is cancelled
-        return Refused(f"ACME authorization for {domain} is {status}", trigger="cancel",
-                       domain=domain, order_url=record.order_url, status=status)
-    if status != "invalid":
-        return None
-    for challb in authz.body.challenges:
-        if challb.error is not None:
-            # the detail quotes the challenge URL; its token stays out of the reason (which
-            # goes to events, exports and the customer's mail), as it does for challenge names
-            token = challb.chall.encode("token") if isinstance(
-                challb.chall, acme_challenges.KeyAuthorizationChallenge) else None
-            return problem_refusal(f"ACME validation of {domain} failed", challb.error,
-                                    record.order_url, redact=token, domain=domain)
-    return Refused(f"ACME authorization for {domain} is invalid (the CA gave no reason)",
-                   domain=domain, order_url=record.order_url)
 
 
 def _local_aware(moment: datetime) -> datetime:

@@ -36,7 +36,7 @@ from adapters.abilities import Health
 from adapters.ca.local_health import check_local_ca
 from adapters.common.files import write_atomic
 from adapters.settings import AdapterKind, Setting
-from adapters.validation.fetch import fetch_validation_file
+from adapters.validation.fetch import validation_file_problem
 from adapters.base import (Application, BadInput, Challenge, Issued, Notice, Notifier, Pending,
                            PermanentError, Refused, Submission, TransientError)
 from adapters.crypto.keys import KeyVault, check_customer_csr, load_csr
@@ -55,7 +55,6 @@ MAX_TOKEN_LIFETIME = timedelta(days=30)
 #: a worker that claimed the approval mail and went silent this long is presumed dead
 MAIL_CLAIM_STALE = timedelta(minutes=2)
 POLL_AGAIN = 60.0
-MAX_FILE_BYTES = 64 * 1024
 USED_TOKEN = "unknown or already used approval token"
 
 
@@ -297,7 +296,9 @@ class LocalCA:
         if row["status"] == "issued":
             return Issued(row["certificate_pem"], self.chain_pem())
         if row["validation"] == FILE_VALIDATION:
-            problem = self._file_problem(row, app.webroot)
+            problem = validation_file_problem(row["common_name"], row["challenge_name"],
+                                              row["challenge_content"], app.webroot,
+                                              self.connect_to, self.http_timeout)
             if problem:
                 return Pending(retry_after=self.poll_seconds, detail=problem)
         elif row["status"] != "approved":
@@ -312,30 +313,6 @@ class LocalCA:
             raise PermanentError(f"unknown local CA application {application_id}",
                                  application_id=application_id)
         return rows[0]
-
-    def _file_problem(self, row, webroot: str | None) -> str | None:
-        """Why the validation file does not (yet) prove control; None when it does."""
-        domain, name = row["common_name"], row["challenge_name"]
-        where = f"http://{domain}/{name}"
-        if self.connect_to is None and webroot:
-            root = os.path.realpath(webroot)
-            path = os.path.realpath(os.path.join(root, name))
-            if os.path.commonpath([root, path]) != root:
-                return f"validation file path escapes the webroot {webroot}"
-            try:
-                with open(path, "rb") as handle:
-                    body = handle.read(MAX_FILE_BYTES)
-            except OSError as exc:
-                return f"validation file {path} not readable: {exc.strerror}"
-            where = path
-        else:
-            text, problem = fetch_validation_file(domain, name, self.connect_to, self.http_timeout)
-            if text is None:
-                return problem
-            body = text.encode("utf-8")
-        if body.decode("utf-8", "replace").rstrip() != row["challenge_content"]:
-            return f"{where} does not hold the expected validation value"
-        return None
 
     def _issue(self, application_id: str) -> Issued:
         now = self._now()

@@ -20,22 +20,14 @@ def check_local_ca(directory: str, vault, now: datetime) -> Health:
     notes = []
     for name in ("root", "intermediate"):
         path = os.path.join(directory, f"{name}.pem")
+        sealed_path = os.path.join(directory, f"{name}.key.enc")
         try:
-            with open(path, "rb") as handle:
-                cert = x509.load_pem_x509_certificate(handle.read())
-        except OSError as exc:
-            raise PermanentError(f"local CA {name} certificate unreadable: {path}: "
-                                 f"{exc.strerror} (run `certflow init`)", path=path) from None
+            cert = x509.load_pem_x509_certificate(_read(path, f"{name} certificate"))
         except ValueError:
             raise PermanentError(f"local CA {name} certificate is not a PEM certificate",
                                  path=path) from None
-        sealed_path = os.path.join(directory, f"{name}.key.enc")
         try:
-            with open(sealed_path, "rb") as handle:
-                key_pem = vault.decrypt(handle.read())
-        except OSError as exc:
-            raise PermanentError(f"local CA {name} key unreadable: {sealed_path}: "
-                                 f"{exc.strerror}", path=sealed_path) from None
+            key_pem = vault.decrypt(_read(sealed_path, f"{name} key"))
         except BadInput:
             raise BadInput("keys.master_key", f"local CA {name} key cannot be decrypted: "
                            f"{sealed_path} does not open with this master key",
@@ -52,3 +44,12 @@ def check_local_ca(directory: str, vault, now: datetime) -> Health:
             notes.append(f"{name} expires {expires:%Y-%m-%d}")
     return Health(f"local CA in {directory}: root and intermediate readable, keys open with "
                   "the master key", "; ".join(notes) or None)
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise PermanentError(f"local CA {what} unreadable: {path}: {exc.strerror} "
+                             "(run `certflow init`)", path=path) from None

@@ -3,6 +3,7 @@ it, optionally sent to a fixed address with the domain as Host (curl's ``--conne
 from __future__ import annotations
 
 import logging
+import os
 
 import httpx
 import idna
@@ -48,3 +49,31 @@ def fetch_validation_file(domain: str, name: str, connect_to: str | None, timeou
         log.info("validation fetch %s (via %s) failed: %s", where, authority, exc)
         return None, f"cannot fetch {where}: {type(exc).__name__} {exc}".strip()
     return body.decode("utf-8", "replace"), ""
+
+
+def validation_file_problem(domain: str, name: str, expected: str, webroot: str | None,
+                            connect_to: str | None, timeout: float) -> str | None:
+    """Why the validation file does not (yet) prove control of ``domain``; None when it does.
+
+    Without ``connect_to`` and with a ``webroot`` the file is read there (never outside
+    it); otherwise it is fetched over HTTP like a CA would.
+    """
+    where = f"http://{domain}/{name}"
+    if connect_to is None and webroot:
+        root = os.path.realpath(webroot)
+        path = os.path.realpath(os.path.join(root, name))
+        if os.path.commonpath([root, path]) != root:
+            return f"validation file path escapes the webroot {webroot}"
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read(MAX_BODY).decode("utf-8", "replace")
+        except OSError as exc:
+            return f"validation file {path} not readable: {exc.strerror}"
+        where = path
+    else:
+        text, problem = fetch_validation_file(domain, name, connect_to, timeout)
+        if text is None:
+            return problem
+    if text.rstrip() != expected:
+        return f"{where} does not hold the expected validation value"
+    return None

@@ -184,3 +184,39 @@ def test_every_raise_passes_only_declared_fields_and_nothing_reads_fields_by_get
                 probing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert wrong == []
     assert probing == []
+
+
+# --- the ACME adapter (issue 15 item 10) -------------------------------------------------
+
+
+def test_a_compound_problem_is_refused_naming_each_subproblem():
+    problem = acme_messages.Error.from_json({
+        "type": "urn:ietf:params:acme:error:compound", "detail": "Cannot issue for 2 names",
+        "subproblems": [
+            {"type": "urn:ietf:params:acme:error:caa", "detail": "CAA record forbids issuance",
+             "identifier": {"type": "dns", "value": "a.example.jp"}},
+            {"type": "urn:ietf:params:acme:error:rejectedIdentifier",
+             "detail": "name is blocked", "identifier": {"type": "dns", "value": "b.example.jp"}},
+        ]})
+    from adapters.ca.acme import AcmeCA
+    import tempfile
+    ca = AcmeCA("http://127.0.0.1:9/dir", tempfile.mkdtemp(), bytes, bytes, lambda: None)
+    with pytest.raises(base.Refused) as refused:
+        with ca._edge(ca._network(None), "new-order"):
+            raise problem
+    assert "a.example.jp: CAA record forbids issuance" in refused.value.message
+    assert "b.example.jp: name is blocked" in refused.value.message
+
+
+def test_the_acme_adapter_uses_no_private_name_of_the_acme_package():
+    from acme import client as acme_client
+    private = {name for cls in (acme_client.ClientNetwork, acme_client.ClientV2)
+               for name in vars(cls) if name.startswith("_") and not name.startswith("__")}
+    used = set()
+    for path in ROOT.joinpath("adapters/ca").glob("acme*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in private:
+                used.add(f"{path.name}:{node.lineno} .{node.attr}")
+            if isinstance(node, ast.FunctionDef) and node.name in private:
+                used.add(f"{path.name}:{node.lineno} def {node.name}")
+    assert used == set()
