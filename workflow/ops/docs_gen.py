@@ -124,11 +124,6 @@ def _meaning(setting, kinds: tuple[str, ...] = ()) -> str:
     return _cell(text)
 
 
-def _type(setting) -> str:
-    return {"string": "string", "path": "path", "integer": "integer", "number": "number",
-            "boolean": "boolean", "list": "list"}[setting.type]
-
-
 def undocumented_keys() -> list[str]:
     """Declared keys without a description (a test keeps this empty)."""
     from workflow.config import CONTRACT_SETTINGS, SECTION_ORDER, declared, section_description
@@ -170,7 +165,7 @@ exports; keep the file readable by the certflow user only.
         out.append(f"## [{section}]\n\n{section_description(section)}\n")
         out.append("| key | type | default | meaning |\n|---|---|---|---|")
         for key, d in declared(section).items():
-            out.append(f"| `{key}` | {_type(d.setting)} | {_toml(d.setting.default)} | "
+            out.append(f"| `{key}` | {d.setting.type} | {_toml(d.setting.default)} | "
                        f"{_meaning(d.setting, d.kinds)} |")
         out.append("")
     out.append(f"""## [contracts."ID"]
@@ -183,7 +178,7 @@ application-only when `plesk = false`). Statuses: {", ".join(f"`{s}`" for s in C
     out.append("| key | type | default | meaning |\n|---|---|---|---|")
     for setting in CONTRACT_SETTINGS:
         shown = "`[<install.root>/<ID>]`" if setting.key == "servers" else _toml(setting.default)
-        out.append(f"| `{setting.key}` | {_type(setting)} | {shown} | {_meaning(setting)} |")
+        out.append(f"| `{setting.key}` | {setting.type} | {shown} | {_meaning(setting)} |")
     out.append("""
 Installed files: `<server>/<common name>/{cert,chain,fullchain,privkey}.pem`, the key
 mode 0600, each file swapped in atomically; on a load-balanced group every server gets
