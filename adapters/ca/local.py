@@ -33,7 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from adapters.abilities import Health
-from adapters.ca.local_health import check_local_ca
+from adapters.ca.local_health import check_local_ca, load_ca_key
 from adapters.common.files import write_atomic
 from adapters.settings import AdapterKind, Setting
 from adapters.validation.fetch import validation_file_problem
@@ -131,8 +131,14 @@ class LocalCA:
                       0o644)
 
     def _load_key(self, name: str):
-        with open(self._path(f"{name}.key.enc"), "rb") as handle:
-            return serialization.load_pem_private_key(self.vault.decrypt(handle.read()), None)
+        path = self._path(f"{name}.key.enc")
+        try:
+            with open(path, "rb") as handle:
+                sealed = handle.read()
+        except OSError as exc:
+            raise PermanentError(f"local CA {name} key unreadable: {path}: {exc.strerror}",
+                                 path=path) from exc
+        return load_ca_key(self.vault.decrypt(sealed), name, path)
 
     def _ensure_once(self) -> None:
         if not self._ready:

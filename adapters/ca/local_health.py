@@ -6,6 +6,7 @@ import os
 from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from adapters.abilities import Health
@@ -32,7 +33,7 @@ def check_local_ca(directory: str, vault, now: datetime) -> Health:
             raise BadInput("keys.master_key", f"local CA {name} key cannot be decrypted: "
                            f"{sealed_path} does not open with this master key",
                            path=sealed_path) from None
-        key = serialization.load_pem_private_key(key_pem, None)
+        key = load_ca_key(key_pem, name, sealed_path)
         if not same_public_key(key.public_key(), cert.public_key()):
             raise PermanentError(f"local CA {name} key does not match its certificate",
                                  path=sealed_path)
@@ -53,3 +54,13 @@ def _read(path: str, what: str) -> bytes:
     except OSError as exc:
         raise PermanentError(f"local CA {what} unreadable: {path}: {exc.strerror} "
                              "(run `certflow init`)", path=path) from None
+
+
+def load_ca_key(key_pem: bytes, name: str, path: str):
+    """The CA's private key; a damaged or unsupported one is PermanentError (the
+    cryptography exceptions stop here)."""
+    try:
+        return serialization.load_pem_private_key(key_pem, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise PermanentError(f"local CA {name} key is damaged or unsupported: {path}",
+                             path=path) from exc

@@ -220,3 +220,17 @@ def test_the_acme_adapter_uses_no_private_name_of_the_acme_package():
             if isinstance(node, ast.FunctionDef) and node.name in private:
                 used.add(f"{path.name}:{node.lineno} def {node.name}")
     assert used == set()
+
+
+def test_a_damaged_local_ca_key_is_a_permanent_error_not_a_cryptography_exception(tmp_path):
+    from datetime import datetime, timezone
+    from adapters.ca.local import LocalCA
+    from adapters.crypto.keys import KeyVault
+    vault = KeyVault(KeyVault.new_master_key())
+    ca = LocalCA(str(tmp_path / "ca"), vault, lambda: datetime.now(timezone.utc))
+    ca.ensure()
+    (tmp_path / "ca" / "intermediate.key.enc").write_bytes(vault.encrypt(b"not a PEM key"))
+    with pytest.raises(base.PermanentError) as caught:
+        ca.check()
+    assert "intermediate key is damaged" in caught.value.message
+    assert isinstance(caught.value.__cause__, ValueError)
