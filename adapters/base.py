@@ -18,44 +18,48 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, Sequence, runtime_checkable
 
-
-class AdapterError(Exception):
-    """Base of adapter failures; keyword values are kept as attributes for the record."""
-
-    def __init__(self, message: str, **values: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.values = values
-        for name, value in values.items():
-            setattr(self, name, value)
+from states.errors import CertflowError
 
 
-class BadInput(ValueError):
-    """Input from outside (a CSR, a certificate, an approver address, a token) refused.
+class AdapterError(CertflowError):
+    """Base of adapter failures. ``fields`` is the vocabulary of values an adapter may
+    attach (what the failure was about); each is an attribute, None when not given."""
 
-    ``field`` names what was wrong; the message is one line, safe to show (no secrets).
-    The CLI maps it to exit 2 with nothing written.
+    fields = ("field", "value", "action", "domain", "names", "path", "url", "host", "port",
+              "status", "http_status", "code", "problem", "detail", "application_id",
+              "order_url", "directory", "server", "source", "command", "kind", "template",
+              "filename", "language", "validation", "offered", "missing", "expected", "found",
+              "target", "step", "record", "exit_code")
+
+
+class BadInput(CertflowError):
+    """Input from outside (a CSR, a certificate, an approver address, a token, a setting)
+    refused. ``field`` names what was wrong; the message is one line, safe to show (no
+    secrets). The CLI maps it to exit 2 with nothing written.
     """
 
+    fields = ("field", "value", "path", "mode", "name", "domain", "record", "algorithm",
+              "key_size", "curve", "missing", "extra", "approver", "common_name")
+
     def __init__(self, field: str, message: str, **values: object) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-        for name, value in values.items():
-            setattr(self, name, value)
+        super().__init__(message, field=field, **values)
 
 
 class TransientError(AdapterError):
-    def __init__(self, message: str, retry_after: float | None = None, **values: object) -> None:
-        super().__init__(message, retry_after=retry_after, **values)
+    """Try again later; ``retry_after`` seconds when the other side said how long."""
+
+    fields = ("retry_after", "rollback_failed")
 
 
 class PermanentError(AdapterError):
-    pass
+    """Retrying will not help: the engine holds the order for the operator."""
 
 
 class Refused(PermanentError):
-    """The other side said no for good: the order ends ``rejected`` (or ``cancelled``)."""
+    """The other side said no for good: the order ends ``rejected`` (or, with
+    ``trigger="cancel"``, ``cancelled``)."""
+
+    fields = ("trigger",)
 
     def __init__(self, message: str, trigger: str = "reject", **values: object) -> None:
         super().__init__(message, trigger=trigger, **values)

@@ -9,6 +9,8 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
+from adapters.common.utc import from_text, to_text
+
 UTC = timezone.utc
 
 
@@ -45,12 +47,8 @@ class MovableClock:
 
 
 def iso(when: datetime | None) -> str | None:
-    if when is None:
-        return None
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return to_text(when, "seconds")
 
 
 def parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return from_text(text)

@@ -1,4 +1,13 @@
-"""config.toml: reading, defaults and validation (unknown keys are an error naming the key).
+"""config.toml: reading, defaults and validation against the declared keys.
+
+Every key is an ``adapters.settings.Setting``: the core sections are declared below, the
+adapter sections by the adapters themselves (adapters.registry). An unknown key, a
+wrong type, a value out of range, an unknown choice or a malformed address is a
+ConfigError naming the file, the line and the key (the CLI exits 2).
+
+A section with kinds (``[ca]``, ``[notify]``) accepts the keys of every registered kind
+(an operator switching kinds may leave the other kind's keys in); all are checked, only
+the configured kind's are used, and the configured kind's required keys must be set.
 
 Relative paths are relative to the config file's directory, so a workspace made by
 ``certflow init DIR`` can be moved as a whole.
@@ -8,53 +17,127 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from adapters import registry
+from adapters.base import BadInput
+from adapters.settings import Section, Setting, check_value
 from states import PLANS
 from workflow.errors import ConfigError
 
-_PATH = "path"
-# section -> key -> (type, default). "path" is a str resolved against the config's directory.
-SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
-    "store": {"path": (_PATH, "var/data/certflow.db"), "synchronous": (str, "full"),
-              "busy_timeout_ms": (int, 15000)},
-    "keys": {"algorithm": (str, "rsa2048"), "master_key": (_PATH, "var/data/master.key")},
-    "ca": {"kind": (str, "local"), "trust_roots": (list, []), "dir": (_PATH, "var/data/ca"),
-           "connect_to": (str, None), "approval_url": (str, "https://certflow.localhost/approve"),
-           "poll_seconds": (float, 60.0), "directory": (str, None), "ca_bundle": (_PATH, None),
-           "email": (str, None), "eab_kid": (str, None), "eab_hmac_key": (str, None),
-           "timeout": (float, 30.0), "state_dir": (_PATH, "var/data/acme")},
-    "validation": {"webroot": (_PATH, "var/webroot"), "default": (str, "file"),
-                   "dns_hook": (str, None)},
-    "contacts": {"whois": (str, None), "rdap": (str, None), "timeout": (float, 10.0),
-                 "ca_bundle": (_PATH, None)},
-    "notify": {"kind": (str, "folder"), "folder": (_PATH, "var/mail"),
-               "sender": (str, "certflow@hosting.example"), "operator": (str, "ops@hosting.example"),
-               "templates": (_PATH, None), "host": (str, "127.0.0.1"), "port": (int, 25),
-               "starttls": (bool, False), "tls": (bool, False), "username": (str, None),
-               "password": (str, None), "url": (str, None), "secret": (str, None),
-               "timeout": (float, 10.0), "ca_bundle": (_PATH, None)},
-    "install": {"root": (_PATH, "var/servers"), "timeout": (float, 60.0)},
-    "effects": {"max_attempts": (int, 8), "backoff_seconds": (float, 30.0),
-                "lease_seconds": (float, 300.0)},
-    "deadlines": {"approval_reminder_days": (list, [3, 1])},
-    "renewal": {"auto_pay": (bool, True), "at": (float, 0.667), "fresh_key": (bool, True),
-                "payment_reminder_days": (list, [14, 7, 1])},
-    "policy": {"publicly_trusted": (bool, True)},
-    "daemon": {"dispatch_seconds": (float, 0.5), "deadline_seconds": (float, 30.0),
-               "renewal_seconds": (float, 3600.0)},
-}
-CONTRACT_SCHEMA: dict[str, tuple[Any, Any]] = {
-    "plan": (str, None), "status": (str, "active"), "fixed_ip": (bool, False),
-    "plesk": (bool, True), "webroot": (_PATH, None), "servers": (list, None),
-    "reload": (str, None), "verify": (str, None),
-}
+_POSITIVE = {"minimum": 0, "above_minimum": True}
+
+CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
+    Section("store", "The SQLite database: orders, events, outbox, certificates, sealed keys.", (
+        Setting("path", "path", "var/data/certflow.db", "SQLite database file."),
+        Setting("synchronous", "string", "full",
+                "`full`: a committed payment or transition survives power loss; `normal`: "
+                "survives a process crash, faster; `extra`: stricter than full.",
+                choices=("full", "normal", "extra")),
+        Setting("busy_timeout_ms", "integer", 15000, "How long a command waits for another "
+                "process's write transaction before failing.", minimum=0),
+    )),
+    Section("keys", "Private keys certflow makes for full-service orders, and the master key "
+            "that encrypts them at rest.", (
+        Setting("algorithm", "string", "rsa2048", "Key type for new keys.", choices=registry.key_algorithms()),
+        Setting("master_key", "path", "var/data/master.key",
+                "File (mode 0600) holding the key that encrypts private keys at rest; "
+                "`$CERTFLOW_MASTER_KEY` takes precedence. Only `certflow init` creates it; "
+                "back it up apart from the database."),
+    )),
+    Section("effects", "Retries of the outbox's effects (CA calls, installs, mails).", (
+        Setting("max_attempts", "integer", 8, "Attempts of a failing effect before the order "
+                "goes `on_hold`.", minimum=1),
+        Setting("backoff_seconds", "number", 30.0, "First retry delay; attempt n waits "
+                "`backoff_seconds × 2^(n-1)` (+ up to 25 % jitter, at most 6 h).", minimum=0),
+        Setting("lease_seconds", "number", 300.0, "How long a worker owns a claimed effect; a "
+                "crashed worker's effect is taken over after this.", **_POSITIVE),
+    )),
+    Section("deadlines", "Reminders before the deadlines that states/ defines.", (
+        Setting("approval_reminder_days", "list", [3, 1], "Days before the approval deadline "
+                "at which the customer and the domain administrator are reminded.",
+                items="integer", minimum=1),
+    )),
+    Section("renewal", "Automatic renewal orders.", (
+        Setting("auto_pay", "boolean", True, "Renewal orders proceed without a new payment "
+                "(the certificate is part of the hosting plan); false: they wait in `ordered` "
+                "for `order pay`."),
+        Setting("at", "number", 0.667, "Fraction of a certificate's lifetime after which its "
+                "renewal is opened (a CA's renewal advice may open it earlier).",
+                minimum=0.1, maximum=1.0, below_maximum=True),
+        Setting("fresh_key", "boolean", True, "Renewals get a new key; false keeps the "
+                "predecessor's key."),
+        Setting("payment_reminder_days", "list", [14, 7, 1], "With `auto_pay = false`: days "
+                "before expiry at which the customer is reminded to pay.",
+                items="integer", minimum=1),
+    )),
+    Section("policy", "Dated CA/Browser Forum rules (states/policy.py).", (
+        Setting("publicly_trusted", "boolean", True, "Apply the CA/Browser Forum rules for "
+                "publicly-trusted certificates (SC-080: no WHOIS-based approval mail since "
+                "2025-07-15; SC-081 lifetimes)."),
+    )),
+    Section("daemon", "How often the long-running `certflow daemon` looks for work.", (
+        Setting("dispatch_seconds", "number", 0.5, "Poll interval for due effects (a commit "
+                "in the daemon's own process wakes it at once).", **_POSITIVE),
+        Setting("deadline_seconds", "number", 30.0, "Interval of the deadline sweep (10-day "
+                "approval expiry, reminders).", **_POSITIVE),
+        Setting("renewal_seconds", "number", 3600.0, "Interval of the renewal sweep.", **_POSITIVE),
+    )),
+)}
+#: the order sections appear in docs/config.md
+SECTION_ORDER = ("store", "keys", "ca", "validation", "contacts", "notify", "install", "effects",
+                 "deadlines", "renewal", "policy", "daemon")
+
 CONTRACT_STATUSES = ("active", "suspended", "expired", "cancelled")
-CA_KINDS = ("local", "acme", "manual")
-NOTIFY_KINDS = ("folder", "smtp", "webhook")
-SECRET_KEYS = frozenset({"password", "secret", "eab_hmac_key"})
+CONTRACT_SETTINGS: tuple[Setting, ...] = (
+    Setting("plan", "string", None, "Required: one of the plans below.", choices=PLANS,
+            required=True),
+    Setting("status", "string", "active", "Orders on a contract that is not active are "
+            "rejected, renewals are blocked (the operator is told).", choices=CONTRACT_STATUSES),
+    Setting("fixed_ip", "boolean", False, "The site has a fixed IP address (FLEX orders are "
+            "rejected without one)."),
+    Setting("plesk", "boolean", True, "EX-CLOUD with a supported Plesk: full service; `false`: "
+            "application-only (the customer sends a CSR and installs the delivered certificate)."),
+    Setting("webroot", "path", None, "This site's document root for validation files (default "
+            "`[validation] webroot`)."),
+    Setting("servers", "list", None, "Install targets: directories, or tables `{path, reload, "
+            "verify, name}`; several = a load-balanced group, installed all-or-nothing with one key."),
+    Setting("reload", "string", None, "Command run after the files are swapped in (e.g. "
+            "`systemctl reload nginx`).", syntax="command"),
+    Setting("verify", "string", None, "`host:port` whose TLS handshake must then present the "
+            "new certificate.", syntax="host:port"),
+)
+_CONTRACT_KEYS = {s.key: s for s in CONTRACT_SETTINGS}
+#: a contract id names a directory under install.root: one plain path component
+CONTRACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class DeclaredKey:
+    setting: Setting
+    kinds: tuple[str, ...] = ()     # the kinds that use it; () = the whole section
+
+
+def declared(section: str) -> dict[str, DeclaredKey]:
+    """Every key of ``section``: the shared ones, then each registered kind's."""
+    if section in CORE_SECTIONS:
+        return {s.key: DeclaredKey(s) for s in CORE_SECTIONS[section].settings}
+    keys = {s.key: DeclaredKey(s) for s in registry.section(section).settings}
+    if "kind" in keys:  # the kinds registered now (a registration needs no other edit)
+        keys["kind"] = DeclaredKey(replace(keys["kind"].setting, choices=registry.kinds(section)))
+    for kind in registry.kinds(section):
+        for s in registry.adapter_kind(section, kind).settings:
+            known = keys.get(s.key)
+            keys[s.key] = DeclaredKey(s, (known.kinds if known else ()) + (kind,))
+    return keys
+
+
+def section_description(section: str) -> str:
+    if section in CORE_SECTIONS:
+        return CORE_SECTIONS[section].description
+    return registry.section(section).description
 
 
 @dataclass
@@ -83,20 +166,6 @@ def _line_of(text: str, needle: str) -> int | None:
     return text.count("\n", 0, m.start()) + 1 if m else None
 
 
-def _coerce(value: Any, kind: Any, where: str, text: str, path: str, key: str) -> Any:
-    ok = {
-        _PATH: isinstance(value, str), str: isinstance(value, str),
-        bool: isinstance(value, bool), list: isinstance(value, list),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-    }[kind]
-    if not ok:
-        name = {_PATH: "a path string", str: "a string", bool: "true or false", list: "a list",
-                int: "an integer", float: "a number"}[kind]
-        raise ConfigError(where, f"{where} must be {name}", path, _line_of(text, key))
-    return float(value) if kind is float else value
-
-
 def load(path: str | os.PathLike) -> Config:
     """Read and validate config.toml; ConfigError (one line: file, line, key) otherwise."""
     p = Path(path).absolute()
@@ -111,100 +180,115 @@ def load(path: str | os.PathLike) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+        line = int(found.group(1)) if found else None
         msg = str(exc).split(" (at ")[0]
         where = f" at line {found.group(1)}, column {found.group(2)}" if found else ""
         raise ConfigError("config", f"TOML syntax error{where}: {msg}", str(p), line) from None
     return from_dict(raw, p, text)
 
 
+class _Reader:
+    """Checks values against their declarations; a refusal names the file, line and key."""
+
+    def __init__(self, cfg: Config, text: str) -> None:
+        self.cfg, self.text, self.spath = cfg, text, str(cfg.path)
+
+    def error(self, key: str, message: str, needle: str | None = None) -> ConfigError:
+        return ConfigError(key, message, self.spath, _line_of(self.text, needle or key.split(".")[-1]))
+
+    def value(self, setting: Setting, value: Any, where: str) -> Any:
+        try:
+            value = check_value(setting, value, where)
+        except BadInput as exc:
+            raise self.error(where, exc.message, setting.key) from None
+        if setting.type == "path":
+            return self.cfg.resolve(value)
+        if setting.items == "path":
+            return [self.cfg.resolve(item) for item in value]
+        return value
+
+    def table(self, given: dict, keys: dict[str, Setting], where: str) -> dict[str, Any]:
+        for key in given:
+            if key not in keys:
+                raise self.error(f"{where}.{key}", f"unknown key {where}.{key}", key)
+        return {key: self.value(s, given[key], f"{where}.{key}") if key in given else
+                (self.cfg.resolve(s.default) if s.type == "path" else s.default)
+                for key, s in keys.items()}
+
+
 def from_dict(raw: dict, path: Path, text: str = "") -> Config:
-    spath = str(path)
-    sections: dict[str, dict[str, Any]] = {}
+    cfg = Config(path=path, sections={})
+    reader = _Reader(cfg, text)
     for name, value in raw.items():
         if name == "contracts":
             continue
-        if name not in SCHEMA:
-            raise ConfigError(name, f"unknown section [{name}]", spath, _line_of(text, name))
+        if name not in SECTION_ORDER:
+            raise reader.error(name, f"unknown section [{name}]")
         if not isinstance(value, dict):
-            raise ConfigError(name, f"{name} must be a table", spath, _line_of(text, name))
-    cfg = Config(path=path, sections=sections)
-    for name, keys in SCHEMA.items():
-        given = raw.get(name, {})
-        section: dict[str, Any] = {}
-        for key, value in given.items():
-            if key not in keys:
-                raise ConfigError(f"{name}.{key}", f"unknown key {name}.{key}", spath, _line_of(text, key))
-        for key, (kind, default) in keys.items():
-            if key in given:
-                value = _coerce(given[key], kind, f"{name}.{key}", text, spath, key)
-            else:
-                value = default
-            section[key] = cfg.resolve(value) if kind is _PATH else value
-        sections[name] = section
-    _check_values(cfg, text, spath)
+            raise reader.error(name, f"{name} must be a table")
+    for name in SECTION_ORDER:
+        keys = declared(name)
+        cfg.sections[name] = reader.table(raw.get(name, {}), {k: d.setting for k, d in keys.items()},
+                                          name)
+        kind = cfg.sections[name].get("kind")
+        for key, d in keys.items():
+            if d.setting.required and (not d.kinds or kind in d.kinds) and cfg[name][key] is None:
+                when = f" when {name}.kind = \"{kind}\"" if d.kinds else ""
+                raise reader.error(f"{name}.{key}", f"{name}.{key} is required{when}")
+    _check_store_path(reader)
     contracts = raw.get("contracts", {})
     if not isinstance(contracts, dict):
-        raise ConfigError("contracts", "contracts must be tables: [contracts.\"ID\"]", spath)
+        raise reader.error("contracts", "contracts must be tables: [contracts.\"ID\"]")
     for cid, body in contracts.items():
-        cfg.contracts[cid] = _contract(cfg, cid, body, text, spath)
+        cfg.contracts[cid] = _contract(reader, cid, body)
     return cfg
 
 
-def _check_values(cfg: Config, text: str, spath: str) -> None:
-    def bad(key: str, msg: str) -> ConfigError:
-        return ConfigError(key, msg, spath, _line_of(text, key.split(".")[-1]))
-
-    if cfg["ca"]["kind"] not in CA_KINDS:
-        raise bad("ca.kind", f"ca.kind {cfg['ca']['kind']!r} unknown: use one of {', '.join(CA_KINDS)}")
-    if cfg["ca"]["kind"] == "acme" and not cfg["ca"]["directory"]:
-        raise bad("ca.directory", "ca.directory is required when ca.kind = \"acme\"")
-    if cfg["notify"]["kind"] not in NOTIFY_KINDS:
-        raise bad("notify.kind", f"notify.kind {cfg['notify']['kind']!r} unknown: use one of {', '.join(NOTIFY_KINDS)}")
-    if cfg["notify"]["kind"] == "webhook" and not (cfg["notify"]["url"] and cfg["notify"]["secret"]):
-        raise bad("notify.url", "notify.url and notify.secret are required when notify.kind = \"webhook\"")
-    if cfg["store"]["synchronous"].lower() not in ("full", "normal", "extra"):
-        raise bad("store.synchronous", "store.synchronous must be full, normal or extra")
-    if not 0.1 <= cfg["renewal"]["at"] < 1.0:
-        raise bad("renewal.at", "renewal.at must be a fraction of the lifetime between 0.1 and 1")
-    if cfg["effects"]["max_attempts"] < 1:
-        raise bad("effects.max_attempts", "effects.max_attempts must be at least 1")
-    if cfg["effects"]["backoff_seconds"] < 0:
-        raise bad("effects.backoff_seconds", "effects.backoff_seconds must not be negative")
-    for key in ("approval_reminder_days",):
-        if not all(isinstance(d, int) and d > 0 for d in cfg["deadlines"][key]):
-            raise bad(f"deadlines.{key}", f"deadlines.{key} must be a list of positive whole days")
-    cfg["ca"]["trust_roots"] = [cfg.resolve(str(p)) for p in cfg["ca"]["trust_roots"]]
+def _check_store_path(reader: _Reader) -> None:
+    """The database file can be made: it is not a directory and no existing parent is a file."""
+    path = Path(reader.cfg["store"]["path"])
+    if path.is_dir():
+        raise reader.error("store.path", f"store.path {path} is a directory, not a database file",
+                           "path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise reader.error("store.path", f"store.path {path} cannot be made: {parent} "
+                                   "is a file, not a directory", "path")
+            return
 
 
-def _contract(cfg: Config, cid: str, body: Any, text: str, spath: str) -> dict[str, Any]:
+def _contract(reader: _Reader, cid: str, body: Any) -> dict[str, Any]:
     where = f"contracts.{cid}"
+    if not CONTRACT_ID.fullmatch(cid) or ".." in cid:
+        raise reader.error(where, f"contracts.{cid!r}: contract id refused: use letters, digits, "
+                           "'.', '_' and '-' (it names a directory under install.root)", cid)
     if not isinstance(body, dict):
-        raise ConfigError(where, f"{where} must be a table", spath, _line_of(text, cid))
-    out: dict[str, Any] = {"id": cid}
-    for key in body:
-        if key not in CONTRACT_SCHEMA:
-            raise ConfigError(f"{where}.{key}", f"unknown key {where}.{key}", spath, _line_of(text, key))
-    for key, (kind, default) in CONTRACT_SCHEMA.items():
-        value = _coerce(body[key], kind, f"{where}.{key}", text, spath, key) if key in body else default
-        out[key] = cfg.resolve(value) if kind is _PATH else value
-    if out["plan"] not in PLANS:
-        raise ConfigError(f"{where}.plan", f"{where}.plan {out['plan']!r} unknown: use one of {', '.join(PLANS)}",
-                          spath, _line_of(text, cid))
-    if out["status"] not in CONTRACT_STATUSES:
-        raise ConfigError(f"{where}.status", f"{where}.status {out['status']!r} unknown: use one of "
-                          f"{', '.join(CONTRACT_STATUSES)}", spath, _line_of(text, cid))
-    servers = out["servers"] or [str(Path(cfg["install"]["root"]) / cid)]
+        raise reader.error(where, f"{where} must be a table", cid)
+    out: dict[str, Any] = {"id": cid, **reader.table(body, _CONTRACT_KEYS, where)}
+    if out["plan"] is None:
+        raise reader.error(f"{where}.plan", f"{where}.plan is required: one of {', '.join(PLANS)}",
+                           cid)
+    servers = out["servers"] or [str(Path(reader.cfg["install"]["root"]) / cid)]
+    reload_setting, verify_setting = _CONTRACT_KEYS["reload"], _CONTRACT_KEYS["verify"]
     targets = []
     for i, entry in enumerate(servers):
         if isinstance(entry, str):
-            targets.append({"path": cfg.resolve(entry), "reload": out["reload"], "verify": out["verify"]})
-        elif isinstance(entry, dict) and set(entry) <= {"path", "reload", "verify", "name"} and "path" in entry:
-            targets.append({"path": cfg.resolve(entry["path"]), "reload": entry.get("reload"),
-                            "verify": entry.get("verify"), "name": entry.get("name")})
+            targets.append({"path": reader.cfg.resolve(entry), "reload": out["reload"],
+                            "verify": out["verify"]})
+        elif isinstance(entry, dict) and set(entry) <= {"path", "reload", "verify", "name"} \
+                and isinstance(entry.get("path"), str):
+            at = f"{where}.servers[{i}]"
+            targets.append({
+                "path": reader.cfg.resolve(entry["path"]),
+                "reload": reader.value(reload_setting, entry["reload"], f"{at}.reload")
+                if entry.get("reload") is not None else None,
+                "verify": reader.value(verify_setting, entry["verify"], f"{at}.verify")
+                if entry.get("verify") is not None else None,
+                "name": entry.get("name")})
         else:
-            raise ConfigError(f"{where}.servers", f"{where}.servers[{i}] must be a directory or "
-                              "{path, reload, verify}", spath, _line_of(text, "servers"))
+            raise reader.error(f"{where}.servers", f"{where}.servers[{i}] must be a directory or "
+                               "{path, reload, verify}", "servers")
     out["targets"] = targets
     return out
 

@@ -17,6 +17,7 @@ from states import GUARDS, LIFECYCLE, GuardContext, Lifecycle
 from states.policy import WHOIS_MAIL_ENDED
 from workflow import config as config_mod
 from workflow.clock import Clock, SystemClock, iso, parse_iso
+from adapters.base import BadInput
 from workflow.errors import ConcurrencyError, NotFound, ValidationError
 from workflow.intake import validate_order
 from workflow.machine import SharedMachine
@@ -117,8 +118,8 @@ class Engine:
         if validation == "email":
             try:
                 return check_approver(approver, cn) if approver else default_approver(cn)
-            except ValueError as exc:
-                raise ValidationError("approver", str(exc), approver) from None
+            except BadInput as exc:
+                raise ValidationError("approver", exc.message, approver) from None
         if validation == "email-whois":
             if self.config["policy"]["publicly_trusted"] and now.date() >= WHOIS_MAIL_ENDED:
                 raise ValidationError(
@@ -164,8 +165,8 @@ class Engine:
         try:
             info = self.adapters.verify(cert, chain, csr_pem=order.csr, names=order.names,
                                         now=self.now())
-        except ValueError as exc:  # adapters.base.BadInput
-            raise ValidationError(getattr(exc, "field", "certificate"), str(exc)) from None
+        except BadInput as exc:
+            raise ValidationError(exc.field or "certificate", exc.message) from None
         return {**data, "info": info}
 
     def _committed(self) -> None:

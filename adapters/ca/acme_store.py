@@ -24,7 +24,8 @@ from datetime import datetime
 from typing import Callable, Iterator
 
 from adapters.common.files import write_atomic
-from adapters.common.sqlite_tx import immediate, use_wal
+from adapters.common.sqlite_tx import immediate, sqlite_edge, use_wal
+from adapters.common.utc import from_text, to_text
 from adapters.base import PermanentError
 
 SCHEMA = (
@@ -46,6 +47,12 @@ SCHEMA = (
         challenge_url TEXT PRIMARY KEY,
         order_url TEXT NOT NULL,
         answered_at TEXT NOT NULL
+    )""",
+    # the CA's renewal advice per certificate (RFC 9773 CertID), kept until it says to ask again
+    """CREATE TABLE IF NOT EXISTS renewal_advice (
+        cert_id TEXT PRIMARY KEY,
+        renew_at TEXT,
+        ask_again_at TEXT NOT NULL
     )""",
 )
 
@@ -73,7 +80,7 @@ class AcmeStore:
             os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         except OSError as exc:
             raise PermanentError(f"cannot create ACME state_dir {self.state_dir}: {exc.strerror}",
-                                 state_dir=self.state_dir) from exc
+                                 path=self.state_dir) from exc
         self._db_path = os.path.join(self.state_dir, "acme.db")
         with self._transaction() as db:
             for statement in SCHEMA:
@@ -142,7 +149,7 @@ class AcmeStore:
             raise PermanentError(
                 f"ACME state_dir {self.state_dir} holds an account of another directory "
                 f"({data.get('directory')}); use a separate state_dir per CA",
-                state_dir=self.state_dir, directory=directory, recorded=data.get("directory"))
+                path=self.state_dir, directory=directory, found=data.get("directory"))
         url = data.get("url")
         return url if isinstance(url, str) and url else None
 
@@ -193,17 +200,34 @@ class AcmeStore:
             db.execute("INSERT OR IGNORE INTO answered (challenge_url, order_url, answered_at)"
                        " VALUES (?, ?, ?)", (challenge_url, order_url, self._clock().isoformat()))
 
+    # --- renewal advice -------------------------------------------------------------
+
+    def renewal_advice(self, cert_id: str) -> tuple[datetime | None, datetime] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT renew_at, ask_again_at FROM renewal_advice WHERE cert_id = ?",
+                             (cert_id,)).fetchone()
+        if row is None:
+            return None
+        return (from_text(row["renew_at"]), from_text(row["ask_again_at"]))
+
+    def record_renewal_advice(self, cert_id: str, renew_at: datetime | None,
+                              ask_again_at: datetime) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO renewal_advice VALUES (?, ?, ?)",
+                       (cert_id, to_text(renew_at), to_text(ask_again_at)))
+
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         # a connection per call: the adapter is used from the daemon's worker threads
-        db = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
-        try:
-            db.row_factory = sqlite3.Row
-            use_wal(db)
-            db.execute("PRAGMA synchronous=FULL")
-            yield db
-        finally:
-            db.close()
+        with sqlite_edge(self._db_path):
+            db = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
+            try:
+                db.row_factory = sqlite3.Row
+                use_wal(db)
+                db.execute("PRAGMA synchronous=FULL")
+                yield db
+            finally:
+                db.close()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

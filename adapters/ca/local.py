@@ -26,19 +26,23 @@ import hmac
 import json
 import os
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
-import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from adapters.abilities import Health
+from adapters.ca.local_health import check_local_ca, load_ca_key
 from adapters.common.files import write_atomic
+from adapters.settings import AdapterKind, Setting
+from adapters.validation.fetch import validation_file_problem
 from adapters.base import (Application, BadInput, Challenge, Issued, Notice, Notifier, Pending,
                            PermanentError, Refused, Submission, TransientError)
 from adapters.crypto.keys import KeyVault, check_customer_csr, load_csr
 from adapters.ca import local_certs as certs
-from adapters.ca.local_store import CAStore, from_text, to_text
+from adapters.ca.local_store import CAStore
+from adapters.common.utc import as_utc as _utc, from_text, to_text
 from adapters.crypto.x509check import serial_hex
 
 FILE_VALIDATION = "file"
@@ -51,12 +55,7 @@ MAX_TOKEN_LIFETIME = timedelta(days=30)
 #: a worker that claimed the approval mail and went silent this long is presumed dead
 MAIL_CLAIM_STALE = timedelta(minutes=2)
 POLL_AGAIN = 60.0
-MAX_FILE_BYTES = 64 * 1024
 USED_TOKEN = "unknown or already used approval token"
-
-
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 class LocalCA:
@@ -71,7 +70,8 @@ class LocalCA:
     def __init__(self, directory: str, vault: KeyVault, clock: Callable[[], datetime],
                  notifier: Notifier | None = None, connect_to: str | None = None,
                  approval_url: str = "https://certflow.localhost/approve",
-                 sender_language: str = "ja", http_timeout: float = 5.0) -> None:
+                 sender_language: str = "ja", http_timeout: float = 5.0,
+                 poll_seconds: float = POLL_AGAIN) -> None:
         self.directory = os.path.abspath(directory)
         self.vault = vault
         self.clock = clock
@@ -80,6 +80,7 @@ class LocalCA:
         self.approval_url = approval_url
         self.sender_language = sender_language
         self.http_timeout = http_timeout
+        self.poll_seconds = poll_seconds
         self.store = CAStore(self._path("ca.db"))
         self._ready = False
 
@@ -111,9 +112,12 @@ class LocalCA:
                 self._save("root", key, certs.make_root(key, now))
             if new_root or not self._has("intermediate"):
                 root_key = self._load_key("root")
-                root = x509.load_pem_x509_certificate(self.root_pem().encode("ascii"))
+                root = x509.load_pem_x509_certificate(self._read_pem("root").encode("ascii"))
                 key = certs.new_ca_key()
                 self._save("intermediate", key, certs.make_intermediate(key, root, root_key, now))
+        # a master key other than the one that sealed the CA's keys is refused here, before
+        # any order is touched (BadInput field "master_key")
+        self._load_key("intermediate")
         self._ready = True
 
     def _has(self, name: str) -> bool:
@@ -127,22 +131,37 @@ class LocalCA:
                       0o644)
 
     def _load_key(self, name: str):
-        with open(self._path(f"{name}.key.enc"), "rb") as handle:
-            return serialization.load_pem_private_key(self.vault.decrypt(handle.read()), None)
+        path = self._path(f"{name}.key.enc")
+        try:
+            with open(path, "rb") as handle:
+                sealed = handle.read()
+        except OSError as exc:
+            raise PermanentError(f"local CA {name} key unreadable: {path}: {exc.strerror}",
+                                 path=path) from exc
+        return load_ca_key(self.vault.decrypt(sealed), name, path)
 
     def _ensure_once(self) -> None:
         if not self._ready:
             self.ensure()
 
     def root_pem(self) -> str:
-        """The root certificate (what clients must trust; ``certflow ca root``)."""
-        with open(self._path("root.pem"), encoding="ascii") as handle:
+        """The root certificate (what clients must trust; ``certflow ca root``); the CA is
+        made first if it does not exist yet."""
+        self._ensure_once()
+        return self._read_pem("root")
+
+    def _read_pem(self, name: str) -> str:
+        with open(self._path(f"{name}.pem"), encoding="ascii") as handle:
             return handle.read()
 
     def chain_pem(self) -> str:
         """The intermediate certificate, sent with every leaf."""
         with open(self._path("intermediate.pem"), encoding="ascii") as handle:
             return handle.read()
+
+    def check(self) -> Health:
+        """Checkable: the CA's files and keys are usable (reads only; doctor)."""
+        return check_local_ca(self.directory, self.vault, self._now())
 
     # --- applications -------------------------------------------------------------
 
@@ -283,11 +302,13 @@ class LocalCA:
         if row["status"] == "issued":
             return Issued(row["certificate_pem"], self.chain_pem())
         if row["validation"] == FILE_VALIDATION:
-            problem = self._file_problem(row, app.webroot)
+            problem = validation_file_problem(row["common_name"], row["challenge_name"],
+                                              row["challenge_content"], app.webroot,
+                                              self.connect_to, self.http_timeout)
             if problem:
-                return Pending(retry_after=POLL_AGAIN, detail=problem)
+                return Pending(retry_after=self.poll_seconds, detail=problem)
         elif row["status"] != "approved":
-            return Pending(retry_after=POLL_AGAIN,
+            return Pending(retry_after=self.poll_seconds,
                            detail=f"waiting for {row['approver']} to approve")
         return self._issue(application_id)
 
@@ -298,36 +319,6 @@ class LocalCA:
             raise PermanentError(f"unknown local CA application {application_id}",
                                  application_id=application_id)
         return rows[0]
-
-    def _file_problem(self, row, webroot: str | None) -> str | None:
-        """Why the validation file does not (yet) prove control; None when it does."""
-        domain, name = row["common_name"], row["challenge_name"]
-        where = f"http://{domain}/{name}"
-        if self.connect_to is None and webroot:
-            root = os.path.realpath(webroot)
-            path = os.path.realpath(os.path.join(root, name))
-            if os.path.commonpath([root, path]) != root:
-                return f"validation file path escapes the webroot {webroot}"
-            try:
-                with open(path, "rb") as handle:
-                    body = handle.read(MAX_FILE_BYTES)
-            except OSError as exc:
-                return f"validation file {path} not readable: {exc.strerror}"
-            where = path
-        else:
-            address = self.connect_to or domain
-            try:
-                with httpx.Client(timeout=self.http_timeout, trust_env=False,
-                                  follow_redirects=False) as client:
-                    response = client.get(f"http://{address}/{name}", headers={"Host": domain})
-            except httpx.HTTPError as exc:
-                return f"cannot fetch {where}: {type(exc).__name__} {exc}".strip()
-            if response.status_code != 200:
-                return f"{where} answered HTTP {response.status_code}"
-            body = response.content[:MAX_FILE_BYTES]
-        if body.decode("utf-8", "replace").rstrip() != row["challenge_content"]:
-            return f"{where} does not hold the expected validation value"
-        return None
 
     def _issue(self, application_id: str) -> Issued:
         now = self._now()
@@ -390,3 +381,23 @@ class LocalCA:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _build(settings: dict, wiring) -> LocalCA:
+    return LocalCA(settings["dir"], wiring.vault, wiring.now, notifier=wiring.notifier,
+                   connect_to=settings["connect_to"], approval_url=settings["approval_url"],
+                   poll_seconds=settings["poll_seconds"])
+
+
+KIND = AdapterKind("ca", "local", "the embedded CA", (
+    Setting("dir", "path", "var/data/ca", "Where the root, the intermediate (keys sealed) and "
+            "the CA's application database live."),
+    Setting("connect_to", "string", None, "Fetch validation files from this `host:port` (Host "
+            "header = the order's domain) instead of reading the webroot directly.",
+            syntax="host:port"),
+    Setting("approval_url", "string", "https://certflow.localhost/approve",
+            "The URL mailed to domain administrators; the token is appended as `?token=…`.",
+            syntax="url"),
+    Setting("poll_seconds", "number", POLL_AGAIN, "Seconds between polls of a pending "
+            "application.", minimum=0),
+), _build)

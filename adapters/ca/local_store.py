@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Iterator
 
-from adapters.common.sqlite_tx import immediate, use_wal
+from adapters.common.sqlite_tx import immediate, sqlite_edge, use_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applications (
@@ -49,20 +48,6 @@ CREATE INDEX IF NOT EXISTS tokens_by_application ON tokens(application_id);
 BUSY_TIMEOUT_MS = 60_000
 
 
-def to_text(when: datetime | None) -> str | None:
-    """UTC, fixed width, so that text order is time order."""
-    if when is None:
-        return None
-    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def from_text(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-
-
 class CAStore:
     """Opens ``ca.db`` and hands out write transactions."""
 
@@ -79,32 +64,35 @@ class CAStore:
 
     def create(self) -> None:
         """Create the file and tables if missing (safe to run from two processes at once)."""
-        db = self._connect()
-        try:
-            use_wal(db)
-            db.execute("BEGIN IMMEDIATE")
-            # statement by statement: executescript() would commit the open transaction
-            # (the schema's comments hold no semicolon)
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute("COMMIT")
-        finally:
-            db.close()
+        with sqlite_edge(self.path):
+            db = self._connect()
+            try:
+                use_wal(db)
+                db.execute("BEGIN IMMEDIATE")
+                # statement by statement: executescript() would commit the open transaction
+                # (the schema's comments hold no semicolon)
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("COMMIT")
+            finally:
+                db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception)."""
-        db = self._connect()
-        try:
-            with immediate(db):
-                yield db
-        finally:
-            db.close()
+        with sqlite_edge(self.path):
+            db = self._connect()
+            try:
+                with immediate(db):
+                    yield db
+            finally:
+                db.close()
 
     def read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        db = self._connect()
-        try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
+        with sqlite_edge(self.path):
+            db = self._connect()
+            try:
+                return db.execute(sql, params).fetchall()
+            finally:
+                db.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.base import Application, Issued, Pending, Submission
+from adapters.settings import AdapterKind
 
 #: how often the daemon looks (the answer only ever comes from the operator)
 MANUAL_POLL_SECONDS = 6 * 3600.0
@@ -18,3 +19,7 @@ class ManualCA:
 
     def cancel(self, application_id: str) -> None:
         return None
+
+
+KIND = AdapterKind("ca", "manual", "the operator applies by hand and records the answer", (),
+                   lambda settings, wiring: ManualCA())

@@ -6,6 +6,8 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from adapters.base import PermanentError, TransientError
+
 
 def use_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
     """Switch to WAL. Two processes opening a new file at once can see "database is
@@ -31,3 +33,16 @@ def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+@contextmanager
+def sqlite_edge(path: str) -> Iterator[None]:
+    """The edge of an adapter's own SQLite file: a busy, full or read-only database is
+    TransientError (it may pass), anything else (damaged file, schema) PermanentError."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise TransientError(f"database {path} unavailable: {exc}", path=path) from exc
+    except sqlite3.Error as exc:
+        raise PermanentError(f"database {path} unusable: {type(exc).__name__}: {exc}",
+                             path=path) from exc

@@ -5,7 +5,7 @@ A Contact with ``privacy`` set is a privacy/proxy contact; the engine rejects th
 with that reason. TransientError means "ask again later"; Refused means the answer
 holds no usable administrator address.
 
-    finder = contact_finder(whois="whois.jprs.jp:43", rdap="https://rdap.example/rdap")
+    finder = from_settings(config["contacts"])   # RDAP and/or WHOIS
     contact = finder.lookup("www.example.jp")
 """
 from __future__ import annotations
@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
+from adapters.abilities import Checkable, Health
 from adapters.base import AdapterError, Contact, ContactFinder, Refused, TransientError
 from adapters.contacts.privacy import PRIVACY_MARKERS, detect_privacy
 from adapters.contacts.rdap import RdapFinder, contact_from_rdap, parse_jcard
 from adapters.contacts.whois import WhoisFinder, contact_from_answer, decode_whois, parse_whois
 
 __all__ = [
-    "ChainFinder", "RdapFinder", "WhoisFinder", "contact_finder", "detect_privacy",
+    "ChainFinder", "RdapFinder", "WhoisFinder", "from_settings", "detect_privacy",
     "PRIVACY_MARKERS", "contact_from_rdap", "parse_jcard", "contact_from_answer",
     "decode_whois", "parse_whois",
 ]
@@ -38,7 +39,7 @@ class ChainFinder:
 
     def __init__(self, finders: Sequence[ContactFinder]) -> None:
         if not finders:
-            raise ValueError("ChainFinder needs at least one finder")
+            raise TypeError("ChainFinder needs at least one finder")
         self.finders = list(finders)
 
     def lookup(self, domain: str) -> Contact:
@@ -62,14 +63,20 @@ class ChainFinder:
         raise failures[0]
 
 
-def contact_finder(whois: str | None = None, rdap: str | None = None, timeout: float = 10.0,
-                   ca_bundle: str | None = None) -> ContactFinder | None:
+    def check(self) -> Health:
+        """Checkable (doctor): every finder of the chain is reachable."""
+        return Health(" and ".join(f.check().detail for f in self.finders
+                                   if isinstance(f, Checkable)))
+
+
+def from_settings(settings: dict) -> ContactFinder | None:
     """The finder ``[contacts]`` describes: RDAP and/or WHOIS, or None when neither is set."""
     finders: list[ContactFinder] = []
-    if rdap:
-        finders.append(RdapFinder(rdap, timeout=timeout, ca_bundle=ca_bundle))
-    if whois:
-        finders.append(WhoisFinder(whois, timeout=timeout))
+    if settings["rdap"]:
+        finders.append(RdapFinder(settings["rdap"], timeout=settings["timeout"],
+                                  ca_bundle=settings["ca_bundle"]))
+    if settings["whois"]:
+        finders.append(WhoisFinder(settings["whois"], timeout=settings["timeout"]))
     if not finders:
         return None
     return finders[0] if len(finders) == 1 else ChainFinder(finders)

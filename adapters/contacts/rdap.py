@@ -7,15 +7,21 @@ the registrar's, not the domain's, and are skipped.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Iterator
+
 
 import httpx
 
 from adapters.contacts.approvers import registrable_domain
+from adapters.abilities import Health
+from adapters.common.redact import redact_url
+from adapters.common.retry_after import retry_after_seconds
 from adapters.base import BadInput, Contact, PermanentError, Refused, TransientError
 from adapters.contacts.privacy import detect_privacy
 
@@ -151,8 +157,7 @@ def contact_from_rdap(data: dict, domain: str, source: str) -> Contact:
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("Retry-After", "").strip()
-    return float(value) if value.isdigit() else None
+    return retry_after_seconds(headers.get("Retry-After"), datetime.now(timezone.utc))
 
 
 class RdapFinder:
@@ -181,12 +186,8 @@ class RdapFinder:
     def lookup(self, domain: str) -> Contact:
         name = registrable_domain(domain)
         url = f"{self.base_url}/domain/{name}"
-        try:
+        with self.edge(name):
             status, headers, body = self._get(url)
-        except httpx.HTTPError as exc:
-            reason = str(exc) or exc.__class__.__name__
-            raise TransientError(f"RDAP server {self.base_url} did not answer for {name}: "
-                                 f"{reason}", server=self.base_url, domain=name) from exc
         if status == 404:
             raise Refused(f"{name} not found in RDAP at {self.base_url}", domain=name,
                           server=self.base_url)
@@ -209,6 +210,23 @@ class RdapFinder:
                                  server=self.base_url, domain=name)
         log.info("RDAP %s answered for %s", url, name)
         return contact_from_rdap(data, name, f"rdap {url}")
+
+    def check(self) -> Health:
+        """Checkable (doctor): the server answers HTTP at its base URL (any status)."""
+        with self.edge("the base URL"):
+            self._get(self.base_url)
+        return Health(f"rdap {redact_url(self.base_url)} reachable")
+
+    @contextlib.contextmanager
+    def edge(self, name: str) -> Iterator[None]:
+        """The adapter's edge: httpx, ssl and socket exceptions become adapters.base errors."""
+        where = redact_url(self.base_url)
+        try:
+            yield
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise TransientError(f"RDAP server {where} did not answer for {name}: {reason}",
+                                 server=where, domain=name) from exc
 
     def _get(self, url: str) -> tuple[int, httpx.Headers, bytes | None]:
         """Status, headers and body (None when larger than MAX_ANSWER_BYTES)."""

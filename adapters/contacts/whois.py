@@ -14,14 +14,16 @@ standardised, so parsing is forgiving and never raises: it collects what it reco
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from adapters.contacts.approvers import registrable_domain
+from adapters.abilities import Health
 from adapters.base import BadInput, Contact, Refused, TransientError
 from adapters.common.hostport import format_host_port, parse_host_port
 from adapters.contacts.privacy import detect_privacy
@@ -200,6 +202,24 @@ class WhoisFinder:
                     answer, server = registrar_answer, referred
         return contact_from_answer(answer, name, f"whois {format_host_port(*server)}")
 
+    def check(self) -> Health:
+        """Checkable (doctor): the server accepts a connection; nothing is asked."""
+        with self.edge(self.server, "a connection"):
+            with socket.create_connection((self.host, self.port), timeout=self.timeout):
+                pass
+        return Health(f"whois {self.server} reachable")
+
+    @staticmethod
+    @contextlib.contextmanager
+    def edge(where: str, domain: str) -> Iterator[None]:
+        """The adapter's edge: socket exceptions (every OSError) become TransientError."""
+        try:
+            yield
+        except OSError as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+            raise TransientError(f"WHOIS server {where} did not answer for {domain}: {reason}",
+                                 server=where, domain=domain) from exc
+
     def query(self, server: tuple[str, int], query: str, domain: str) -> str:
         """Send one query line; the decoded answer. TransientError on network failure."""
         host, port = server
@@ -207,7 +227,7 @@ class WhoisFinder:
         deadline = time.monotonic() + self.timeout
         chunks: list[bytes] = []
         size = 0
-        try:
+        with self.edge(where, domain):
             with socket.create_connection((host, port), timeout=self.timeout) as sock:
                 sock.sendall(query.encode("ascii") + b"\r\n")
                 while size < MAX_ANSWER_BYTES:
@@ -220,10 +240,6 @@ class WhoisFinder:
                         break
                     chunks.append(chunk)
                     size += len(chunk)
-        except OSError as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
-            raise TransientError(f"WHOIS server {where} did not answer for {domain}: {reason}",
-                                 server=where, domain=domain) from exc
         log.info("WHOIS %s answered %d bytes for %r", where, size, query)
         return decode_whois(b"".join(chunks))
 

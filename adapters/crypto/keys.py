@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
 from adapters.base import BadInput, DistinguishedName
+from adapters.common.spki import same_public_key
 
 ALGORITHMS = ("rsa2048", "rsa3072", "rsa4096", "p256", "p384")
 ACCEPTED_HASHES = ("sha256", "sha384", "sha512")
@@ -110,11 +111,6 @@ def make_csr(key_pem: bytes, dn: DistinguishedName, names: tuple[str, ...]) -> s
     return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
-def _spki(public_key) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.DER,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
 def public_key_matches(key_pem: bytes, cert_pem: str) -> bool:
     """True when the certificate carries the public half of ``key_pem``."""
     key = load_private_key(key_pem)
@@ -122,7 +118,7 @@ def public_key_matches(key_pem: bytes, cert_pem: str) -> bool:
         cert = x509.load_pem_x509_certificate(cert_pem.encode("ascii"))
     except ValueError as exc:
         raise BadInput("certificate", "not a PEM certificate") from exc
-    return _spki(cert.public_key()) == _spki(key.public_key())
+    return same_public_key(cert.public_key(), key.public_key())
 
 
 def load_csr(data: bytes | str) -> x509.CertificateSigningRequest:

@@ -8,13 +8,15 @@ profile).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import verification
 
 from adapters.base import BadInput
+from adapters.common.spki import same_public_key
+from adapters.common.utc import as_utc as _utc
 from adapters.crypto.keys import a_label, load_csr
 
 
@@ -54,10 +56,6 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False
-
-
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 def san_names(cert: x509.Certificate) -> tuple[str, ...]:
@@ -131,11 +129,7 @@ def verify_issued(certificate_pem: str, chain_pem: str, *, csr_pem: str, names: 
     now = _utc(now)
 
     csr = load_csr(csr_pem)
-    wanted = csr.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    got = leaf.public_key().public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    if got != wanted:
+    if not same_public_key(leaf.public_key(), csr.public_key()):
         raise BadInput("certificate", "certificate public key does not match the order's key")
 
     sans = san_names(leaf)

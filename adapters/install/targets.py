@@ -23,6 +23,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 
 from adapters.base import BadInput, Bundle, Target, TransientError
+from adapters.common.spki import same_public_key
 from adapters.install.tls_probe import served_fingerprint
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def bundle_files(bundle: Bundle) -> tuple[InstallFile, ...]:
         key = serialization.load_pem_private_key(bundle.private_key_pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise BadInput("private_key", "private key is not an unencrypted PEM key") from None
-    if _spki(key.public_key()) != _spki(certificate.public_key()):
+    if not same_public_key(key.public_key(), certificate.public_key()):
         raise BadInput("private_key", f"private key does not match the certificate for {bundle.common_name}")
     return (
         InstallFile("cert.pem", _pem_bytes(bundle.certificate_pem)),
@@ -172,7 +173,6 @@ class AllOrNothingInstaller:
         except BaseException as exc:
             failed = _roll_back(swapped, reloaded)
             if isinstance(exc, TransientError) and failed:
-                exc.values["rollback_failed"] = failed
                 exc.rollback_failed = failed
             raise
         finally:
@@ -198,13 +198,13 @@ class AllOrNothingInstaller:
         if not served:
             raise TransientError(
                 f"server {target.name} {target.verify}: {reason}",
-                target=target.name, verify=target.verify, step="verify",
+                target=target.name, host=target.verify, step="verify",
             )
         raise TransientError(
             f"server {target.name} {target.verify} serves certificate "
             f"{served[:FINGERPRINT_SHOWN]}, expected {expected[:FINGERPRINT_SHOWN]}",
-            target=target.name, verify=target.verify, step="verify",
-            served=served, expected=expected,
+            target=target.name, host=target.verify, step="verify",
+            found=served, expected=expected,
         )
 
 
@@ -254,12 +254,6 @@ def _load_certificate(certificate_pem: str) -> x509.Certificate:
         return x509.load_pem_x509_certificate(_pem_bytes(certificate_pem))
     except (ValueError, TypeError):
         raise BadInput("certificate", "certificate is not a PEM X.509 certificate") from None
-
-
-def _spki(public_key) -> bytes:
-    return public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def _pem_bytes(pem: str) -> bytes:

@@ -27,12 +27,12 @@ def served_fingerprint(host_port: str, server_name: str, timeout: float = 10.0) 
     except (OSError, ssl.SSLError) as exc:  # SSLError is an OSError; named for the reader
         raise TransientError(
             f"TLS handshake with {host_port} for {server_name} failed: {_reason(exc)}",
-            host_port=host_port, server_name=server_name,
+            host=host_port, domain=server_name,
         ) from exc
     if not der:
         raise TransientError(
             f"{host_port} sent no certificate for {server_name}",
-            host_port=host_port, server_name=server_name,
+            host=host_port, domain=server_name,
         )
     return hashlib.sha256(der).hexdigest()
 

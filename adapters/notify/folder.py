@@ -10,9 +10,11 @@ import email.policy
 import tempfile
 from pathlib import Path
 
+from adapters.abilities import Health
 from adapters.common.files import write_atomic
 from adapters.base import Notice, PermanentError, TransientError
-from adapters.notify.messages import MessageBuilder, message_hash
+from adapters.notify.messages import MessageBuilder, builder_from, message_hash
+from adapters.settings import AdapterKind, Setting
 
 
 class FolderNotifier:
@@ -23,7 +25,7 @@ class FolderNotifier:
         self.builder = builder
 
     def __repr__(self) -> str:
-        return f"FolderNotifier(folder={str(self.folder)!r})"
+        return f"FolderNotifier(path={str(self.folder)!r})"
 
     def path_for(self, notice: Notice) -> Path:
         """Where the notice's message is (or will be) written."""
@@ -38,12 +40,12 @@ class FolderNotifier:
             write_atomic(target, data, 0o600)  # mail may carry an approval link
         except PermissionError as exc:
             raise PermanentError(f"mail folder {self.folder}: permission denied",
-                                 folder=str(self.folder)) from exc
+                                 path=str(self.folder)) from exc
         except OSError as exc:
             raise TransientError(f"mail folder {self.folder}: {exc.strerror or exc}",
-                                 folder=str(self.folder)) from exc
+                                 path=str(self.folder)) from exc
 
-    def check(self) -> None:
+    def check(self) -> Health:
         """For ``certflow doctor``: the folder exists (or can be made) and is writable."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -51,4 +53,10 @@ class FolderNotifier:
                 pass
         except OSError as exc:
             raise TransientError(f"mail folder {self.folder} is not writable: "
-                                 f"{exc.strerror or exc}", folder=str(self.folder)) from exc
+                                 f"{exc.strerror or exc}", path=str(self.folder)) from exc
+        return Health(f"mail folder {self.folder} writable")
+
+
+KIND = AdapterKind("notify", "folder", "RFC 5322 `.eml` files in a folder", (
+    Setting("folder", "path", "var/mail", "Where the `.eml` files are written (mode 0600)."),
+), lambda settings, wiring: FolderNotifier(settings["folder"], builder_from(settings, wiring.now)))

@@ -264,3 +264,8 @@ def _refuse_private_keys(notice: Notice, body: str) -> None:
         if _PRIVATE_KEY.search(attachment.content):
             raise PermanentError(f"refusing to attach a private key ({attachment.filename})",
                                  template=notice.template, filename=attachment.filename)
+
+
+def builder_from(settings: dict, now: Callable[[], datetime] | None = None) -> MessageBuilder:
+    """The renderer ``[notify]`` describes (sender, templates), for every notifier kind."""
+    return MessageBuilder(settings["sender"], settings["templates"], clock=now)

@@ -8,13 +8,19 @@ Messages name ``smtp host:port``; the password never appears in them.
 from __future__ import annotations
 
 import base64
+import re
+import contextlib
 import smtplib
 import socket
 import ssl
 from pathlib import Path
+from typing import Iterator
 
+from adapters.abilities import Health
 from adapters.base import AdapterError, BadInput, Notice, PermanentError, TransientError
-from adapters.notify.messages import MessageBuilder
+from adapters.notify import DELIVERY_CA_BUNDLE, DELIVERY_TIMEOUT
+from adapters.notify.messages import MessageBuilder, builder_from
+from adapters.settings import AdapterKind, Setting
 
 
 class SmtpNotifier:
@@ -62,18 +68,16 @@ class SmtpNotifier:
     def send(self, notice: Notice) -> None:
         """Deliver the notice; a retry reuses the same Message-ID."""
         msg = self.builder.build(notice)
-        try:
+        with self.edge():
             smtp = self._connect()
             try:
                 smtp.send_message(msg)
             finally:
                 _quit(smtp)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise self._mapped(exc) from exc
 
-    def check(self) -> None:
+    def check(self) -> Health:
         """For ``certflow doctor``: connect, EHLO (+ TLS, login), NOOP, QUIT."""
-        try:
+        with self.edge():
             smtp = self._connect()
             try:
                 code, reply = smtp.noop()
@@ -81,8 +85,7 @@ class SmtpNotifier:
                     raise smtplib.SMTPResponseException(code, reply)
             finally:
                 _quit(smtp)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise self._mapped(exc) from exc
+        return Health(f"{self.where} answers (EHLO, NOOP)")
 
     # --- connection -----------------------------------------------------------------
 
@@ -115,6 +118,14 @@ class SmtpNotifier:
 
     # --- error mapping --------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def edge(self) -> Iterator[None]:
+        """The adapter's edge: smtplib, ssl and socket exceptions become adapters.base errors."""
+        try:
+            yield
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._mapped(exc) from exc
+
     def _mapped(self, exc: BaseException) -> AdapterError:
         where = self.where
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -124,7 +135,7 @@ class SmtpNotifier:
             transient = any(400 <= code < 500 for code, _ in answers)
             cls = TransientError if transient else PermanentError
             return cls(f"{where}: recipients refused ({detail})", host=self.host,
-                       port=self.port, recipients=tuple(exc.recipients))
+                       port=self.port, value=tuple(exc.recipients))
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             return PermanentError(
                 f"{where}: login refused for {self.username!r} ({exc.smtp_code} "
@@ -144,13 +155,18 @@ class SmtpNotifier:
             return PermanentError(f"{where}: {self._text(str(exc))}",
                                   host=self.host, port=self.port)
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return PermanentError(f"{where}: TLS certificate not trusted "
-                                  f"({exc.verify_message})", host=self.host, port=self.port)
+            # verify_message is set only on errors the ssl module raised itself
+            detail = (str(exc).split("certificate verify failed: ")[1:] or [""])[0].split(" (")[0]
+            return PermanentError(f"{where}: TLS certificate not trusted"
+                                  + (f" ({detail})" if detail else ""), host=self.host,
+                                  port=self.port)
         if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
             return TransientError(f"{where}: TLS connection closed",
                                   host=self.host, port=self.port)
         if isinstance(exc, ssl.SSLError):
-            reason = exc.reason or exc.__class__.__name__
+            # exc.reason is set only on errors the ssl module raised itself
+            found = re.search(r"\[SSL: ([A-Z0-9_]+)\]", str(exc))
+            reason = found.group(1) if found else exc.__class__.__name__
             hint = (" - does this port speak STARTTLS rather than implicit TLS?"
                     if reason == "WRONG_VERSION_NUMBER" else "")
             return PermanentError(f"{where}: TLS failed ({reason}){hint}",
@@ -194,3 +210,22 @@ def _quit(smtp: smtplib.SMTP) -> None:
         smtp.quit()
     except (smtplib.SMTPException, OSError):
         smtp.close()
+
+
+def _build(s: dict, wiring) -> SmtpNotifier:
+    return SmtpNotifier(s["host"], s["port"], builder_from(s, wiring.now), starttls=s["starttls"],
+                        tls=s["tls"], username=s["username"], password=s["password"],
+                        timeout=s["timeout"], ca_bundle=s["ca_bundle"])
+
+
+KIND = AdapterKind("notify", "smtp", "mail through an SMTP server", (
+    Setting("host", "string", "127.0.0.1", "Server host."),
+    Setting("port", "integer", 25, "Server port (25, 587 with `starttls`, 465 with `tls`).",
+            minimum=1, maximum=65535),
+    Setting("starttls", "boolean", False, "Upgrade the connection with STARTTLS."),
+    Setting("tls", "boolean", False, "Implicit TLS from the first byte."),
+    Setting("username", "string", None, "AUTH user (needs `password`)."),
+    Setting("password", "string", None, "AUTH password (secret; never logged or shown in errors).",
+            secret=True),
+    DELIVERY_TIMEOUT, DELIVERY_CA_BUNDLE,
+), _build)

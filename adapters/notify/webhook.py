@@ -12,19 +12,25 @@ without its query string or credentials, never the secret.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import ssl
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 
+from adapters.abilities import Health
+from adapters.common.redact import redact_url as _safe_url
 from adapters.common.retry_after import retry_after_seconds
 from adapters.base import BadInput, Notice, PermanentError, TransientError
-from adapters.notify.messages import MessageBuilder
+from adapters.notify import DELIVERY_CA_BUNDLE, DELIVERY_TIMEOUT
+from adapters.notify.messages import MessageBuilder, builder_from
+from adapters.settings import AdapterKind, Setting
 
 SIGNATURE_HEADER = "X-Certflow-Signature"
 #: statuses worth retrying besides 5xx
@@ -110,12 +116,13 @@ class WebhookNotifier:
         response = self._request("POST", content=body, headers=headers)
         self._raise_for(response)
 
-    def check(self) -> None:
+    def check(self) -> Health:
         """For ``certflow doctor``: the endpoint answers (any status below 500)."""
         response = self._request("HEAD")
         if response.status_code >= 500:
             raise TransientError(f"{self.where}: HTTP {response.status_code}",
                                  status=response.status_code)
+        return Health(f"{self.where} answers")
 
     def _verify(self) -> ssl.SSLContext | bool:
         if self.ca_bundle is None:
@@ -128,10 +135,16 @@ class WebhookNotifier:
 
     def _request(self, method: str, **kwargs: object) -> httpx.Response:
         # trust_env=False: proxies from the environment must not see our deliveries
-        try:
+        with self.edge():
             with httpx.Client(timeout=self.timeout, verify=self._verify(),
                               trust_env=False, follow_redirects=False) as client:
                 return client.request(method, self.url, **kwargs)
+
+    @contextlib.contextmanager
+    def edge(self) -> Iterator[None]:
+        """The adapter's edge: every httpx (and socket) exception becomes an adapters.base error."""
+        try:
+            yield
         except httpx.TimeoutException as exc:
             raise TransientError(f"{self.where}: timed out after {self.timeout:g}s") from exc
         except httpx.TransportError as exc:
@@ -142,6 +155,12 @@ class WebhookNotifier:
             raise TransientError(f"{self.where}: {_first_line(exc)}") from exc
         except httpx.InvalidURL as exc:
             raise PermanentError(f"{self.where}: invalid URL") from exc
+        except httpx.HTTPError as exc:  # decoding, redirects, status: the answer was unusable
+            raise TransientError(f"{self.where}: {_first_line(exc)}") from exc
+        except httpx.StreamError as exc:  # a bug of ours, reported as one that retrying won't fix
+            raise PermanentError(f"{self.where}: {type(exc).__name__}") from exc
+        except OSError as exc:
+            raise TransientError(f"{self.where}: {exc.strerror or exc}") from exc
 
     def _raise_for(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -157,18 +176,6 @@ class WebhookNotifier:
 
 def _retry_after(response: httpx.Response) -> float | None:
     return retry_after_seconds(response.headers.get("Retry-After"), datetime.now(timezone.utc))
-
-
-def _safe_url(url: str) -> str:
-    """scheme://host:port/path: no credentials, no query (it may hold an API key)."""
-    try:
-        parts = urlsplit(url or "")
-        host = parts.hostname or ""
-        host = f"[{host}]" if ":" in host else host
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<invalid URL>"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _header_safe(value: str) -> str:
@@ -191,3 +198,17 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 
+
+
+def _build(s: dict, wiring) -> WebhookNotifier:
+    return WebhookNotifier(s["url"], s["secret"], builder_from(s, wiring.now),
+                           timeout=s["timeout"], ca_bundle=s["ca_bundle"])
+
+
+KIND = AdapterKind("notify", "webhook", "HMAC-signed JSON POSTs", (
+    Setting("url", "string", None, "http(s) URL the messages are POSTed to.", syntax="url",
+            required=True),
+    Setting("secret", "string", None, "HMAC-SHA256 key for the `X-Certflow-Signature` header.",
+            secret=True, required=True),
+    DELIVERY_TIMEOUT, DELIVERY_CA_BUNDLE,
+), _build)

@@ -1,27 +1,14 @@
-"""Publishing domain-validation challenges: files under a webroot, TXT records by a hook.
-
-* ``WebrootValidator`` writes http challenges (BR 3.2.2.4.18 ``pki-validation`` files and
-  ACME http-01 tokens) under a webroot, atomically, and never outside it.
-* ``DnsHookValidator`` runs an operator's command to add/remove dns challenge TXT records.
-* ``CompositeValidator`` sends each challenge to the one that handles its kind.
-* ``fetch_challenge`` is the checking side: an HTTP GET like a CA's, optionally sent to a
-  fixed address (curl's ``--connect-to``).
-"""
+"""``WebrootValidator``: http challenges (BR 3.2.2.4.18 ``pki-validation`` files and ACME
+http-01 tokens) written under a webroot, atomically, and never outside it."""
 from __future__ import annotations
 
 import logging
 import os
 import re
-import shlex
-import subprocess
 import tempfile
 from pathlib import Path, PurePosixPath
 
-import httpx
-import idna
-
-from adapters.base import BadInput, Challenge, PermanentError, TransientError, Validator
-from adapters.common.hostport import format_host_port, parse_host_port
+from adapters.base import BadInput, Challenge, PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +16,6 @@ log = logging.getLogger(__name__)
 CHALLENGE_DIRS = (".well-known/pki-validation", ".well-known/acme-challenge")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}")
 _FIELD = "validation.path"
-_MAX_BODY = 64 * 1024
 
 
 def challenge_relpath(name: str) -> PurePosixPath:
@@ -117,10 +103,10 @@ class WebrootValidator:
         except FileNotFoundError:
             if not create:
                 return root_path / relpath  # nothing was ever placed there: nothing to remove
-            raise PermanentError(f"webroot {chosen} does not exist", webroot=chosen) from None
+            raise PermanentError(f"webroot {chosen} does not exist", path=chosen) from None
         except OSError as exc:
             raise PermanentError(f"webroot {chosen} is not usable: {exc.strerror}",
-                                 webroot=chosen) from exc
+                                 path=chosen) from exc
         directory = root / relpath.parent
         # Resolve before creating anything, so a symlinked .well-known pointing elsewhere
         # cannot make us create directories outside the root; check again after.
@@ -146,130 +132,3 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-_DNS_NAME = re.compile(
-    r"(?=.{1,253}\.?$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?"
-)
-
-
-class DnsHookValidator:
-    """Publishes dns challenges by running an operator's hook command (no shell).
-
-    The hook is called as ``<command...> add|remove <record name> <value>`` with the same
-    values in ``CERTFLOW_DNS_ACTION``, ``CERTFLOW_DNS_NAME`` and ``CERTFLOW_DNS_VALUE``.
-    Exit 0 means done; ``remove`` of an absent record should also exit 0.
-    """
-
-    def __init__(self, command: str, timeout: float = 30) -> None:
-        try:
-            self.argv = shlex.split(command or "")
-        except ValueError as exc:
-            raise BadInput("validation.dns_hook", f"validation.dns_hook cannot be split: {exc}",
-                           value=command) from exc
-        if not self.argv:
-            raise BadInput("validation.dns_hook", "validation.dns_hook is empty", value=command)
-        self.timeout = timeout
-
-    def place(self, challenge: Challenge, webroot: str | None) -> None:
-        self._run("add", challenge)
-
-    def remove(self, challenge: Challenge, webroot: str | None) -> None:
-        self._run("remove", challenge)
-
-    def _run(self, action: str, challenge: Challenge) -> None:
-        if challenge.kind != "dns":
-            raise PermanentError(f"dns hook cannot publish a {challenge.kind!r} challenge",
-                                 kind=challenge.kind)
-        name = challenge.name
-        if not _DNS_NAME.fullmatch(name or ""):
-            raise BadInput("validation.record", f"dns record name {name!r} is not a domain name",
-                           record=name)
-        value = challenge.content
-        if not value or any(ch in value for ch in "\r\n\x00"):
-            raise BadInput("validation.value", "dns record value is empty or spans lines",
-                           record=name)
-        env = dict(os.environ, CERTFLOW_DNS_ACTION=action, CERTFLOW_DNS_NAME=name,
-                   CERTFLOW_DNS_VALUE=value)
-        program = self.argv[0]
-        try:
-            done = subprocess.run([*self.argv, action, name, value], env=env,
-                                  capture_output=True, timeout=self.timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise TransientError(f"dns hook {program} {action} {name} timed out after "
-                                 f"{self.timeout:g}s", command=program, action=action,
-                                 record=name) from exc
-        except OSError as exc:
-            # a missing or non-executable hook will not fix itself by retrying
-            raise PermanentError(f"dns hook {program} cannot be run: {exc.strerror}",
-                                 command=program) from exc
-        if done.returncode != 0:
-            lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            last = lines[-1].strip() if lines else ""
-            raise TransientError(f"dns hook {program} {action} {name} exited "
-                                 f"{done.returncode}" + (f": {last}" if last else ""),
-                                 command=program, action=action, record=name,
-                                 exit_code=done.returncode, stderr=last)
-        log.info("dns hook %s %s %s: done", program, action, name)
-
-
-class CompositeValidator:
-    """Dispatches challenges by kind: "http" to ``http``, "dns" to ``dns``."""
-
-    def __init__(self, http: Validator, dns: Validator | None = None) -> None:
-        self.http = http
-        self.dns = dns
-
-    def place(self, challenge: Challenge, webroot: str | None) -> None:
-        self._for(challenge).place(challenge, webroot)
-
-    def remove(self, challenge: Challenge, webroot: str | None) -> None:
-        self._for(challenge).remove(challenge, webroot)
-
-    def _for(self, challenge: Challenge) -> Validator:
-        if challenge.kind == "http":
-            return self.http
-        if challenge.kind == "dns":
-            if self.dns is None:
-                raise PermanentError("dns challenges need [validation] dns_hook",
-                                     kind=challenge.kind, domain=challenge.domain)
-            return self.dns
-        raise PermanentError(f"unknown challenge kind {challenge.kind!r}", kind=challenge.kind)
-
-
-def fetch_challenge(domain: str, name: str, connect_to: str | None, timeout: float) -> str | None:
-    """GET ``http://<domain>/<name>`` as a CA would; the body on 200, else None.
-
-    With ``connect_to`` ("host:port") the request goes to that address with
-    ``Host: <domain>``, like ``curl --connect-to``. Redirects are not followed. Network
-    failures, timeouts and non-200 answers all return None (the CA simply tries again).
-    """
-    relpath = challenge_relpath(name)
-    try:
-        host = idna.encode(domain.rstrip("."), uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError) as exc:
-        raise BadInput("common_name", f"{domain!r} is not a domain name", domain=domain) from exc
-    if connect_to:
-        authority = format_host_port(*parse_host_port(connect_to, "ca.connect_to"))
-    else:
-        authority = host
-    url = f"http://{authority}/{relpath}"
-    try:
-        # trust_env=False: a proxy from the environment must not stand in for the site
-        with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
-            with client.stream("GET", url, headers={"Host": host}) as response:
-                if response.status_code != 200:
-                    log.info("validation fetch %s (Host %s): HTTP %s", url, host,
-                             response.status_code)
-                    return None
-                body = b""
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > _MAX_BODY:
-                        log.info("validation fetch %s: body over %d bytes", url, _MAX_BODY)
-                        return None
-    except httpx.HTTPError as exc:
-        log.info("validation fetch %s (Host %s) failed: %s", url, host, exc)
-        return None
-    return body.decode("utf-8", "replace")

@@ -305,7 +305,7 @@ def test_a_wrong_eab_key_is_a_permanent_error_that_does_not_show_the_key(pebble,
         ca.account_url()
     assert failure.value.field == "eab_kid"
     assert "eab" in str(failure.value)
-    assert wrong not in str(failure.value) and wrong not in repr(failure.value.values)
+    assert wrong not in str(failure.value) and wrong not in repr(failure.value.details())
     assert wrong not in repr(ca)
 
 
@@ -393,12 +393,13 @@ def test_a_proxy_error_page_is_transient(tmp_path):
 # --- renewal information (RFC 9773) ---------------------------------------------------
 
 
-def test_renewal_info_is_none_when_the_ca_offers_none(pebble, tmp_path):
+def test_renewal_advice_is_none_when_the_ca_offers_none(pebble, tmp_path):
     ca = make_ca(pebble, tmp_path / "acme", Vault())
     names = ("ari-none.example.com",)
     key, csr = make_csr(names)
     issued = issue(pebble, ca, application(names, csr, "ari-1"))
-    assert ca.renewal_info(issued.certificate_pem) is None  # Pebble 2.4 has no renewalInfo
+    advice = ca.renewal_time(issued.certificate_pem)  # Pebble 2.4 has no renewalInfo
+    assert advice.renew_at is None and advice.ask_again_at > datetime.now(timezone.utc)
 
 
 def rfc9773_example_certificate() -> str:
@@ -415,19 +416,26 @@ def rfc9773_example_certificate() -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def test_renewal_info_reads_the_suggested_window_at_the_rfc_cert_id(tmp_path, http_server):
+def test_renewal_advice_is_a_moment_in_the_window_and_is_not_asked_again_before_its_time(
+        tmp_path, http_server):
     window = {"start": "2027-01-03T00:00:00Z", "end": "2027-01-04T00:00:00Z"}
     server = http_server()
     base = server.base_url
+    info_path = "/renewal-info/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
     server.routes.update({
         "/dir": json_answer({"newNonce": base + "/nonce", "newAccount": base + "/acct",
                              "newOrder": base + "/order", "renewalInfo": base + "/renewal-info"}),
-        "/renewal-info/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE": json_answer({"suggestedWindow": window}),
+        info_path: json_answer({"suggestedWindow": window}),
     })
     vault = Vault()
     ca = AcmeCA(base + "/dir", str(tmp_path / "acme"), vault.seal, vault.unseal, clock)
-    start, end = ca.renewal_info(rfc9773_example_certificate())
-    requested = [request.path for request in server.requests]
-    assert "/renewal-info/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE" in requested
-    assert start == datetime(2027, 1, 3, tzinfo=timezone.utc)
-    assert end == datetime(2027, 1, 4, tzinfo=timezone.utc)
+    cert = rfc9773_example_certificate()
+    advice = ca.renewal_time(cert)
+    asked = [request.path for request in server.requests].count(info_path)
+    again = ca.renewal_time(cert)  # before ask_again_at: the stored advice
+    assert asked == 1
+    assert datetime(2027, 1, 3, tzinfo=timezone.utc) <= advice.renew_at \
+        <= datetime(2027, 1, 4, tzinfo=timezone.utc)
+    assert advice.ask_again_at > datetime.now(timezone.utc)  # no Retry-After: acme's 6 h
+    assert again == advice
+    assert [request.path for request in server.requests].count(info_path) == 1

@@ -10,7 +10,7 @@ import trustme
 from hypothesis import given, settings, strategies as st
 
 from adapters.base import Contact, PermanentError, Refused, TransientError
-from adapters.contacts.finder import (ChainFinder, RdapFinder, WhoisFinder, contact_finder,
+from adapters.contacts.finder import (ChainFinder, RdapFinder, WhoisFinder, from_settings,
                                contact_from_rdap, decode_whois, detect_privacy, parse_whois)
 from support.webserver import json_answer
 from support.whois import recorded
@@ -303,6 +303,10 @@ def test_chain_with_every_server_down_is_transient(closed_port):
 
     with pytest.raises(TransientError):
         finder.lookup("example.jp")
+
+
+def contact_finder(whois=None, rdap=None):
+    return from_settings({"whois": whois, "rdap": rdap, "timeout": 10.0, "ca_bundle": None})
 
 
 def test_no_contacts_configured_means_no_finder():

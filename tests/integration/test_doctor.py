@@ -31,7 +31,7 @@ def test_unreachable_smtp_fails_naming_smtp(workspace):
     configure(workspace, {"notify.kind": "smtp", "notify.host": "127.0.0.1", "notify.port": port})
     proc = doctor(workspace)
     assert proc.returncode == 1
-    assert last_line(proc) == f"doctor: smtp 127.0.0.1:{port} unreachable"
+    assert last_line(proc) == f"doctor: smtp 127.0.0.1:{port}: connection refused"
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
@@ -99,4 +99,4 @@ def test_acme_directory_reachable_or_named(workspace, acme_directory):
     configure(workspace, {"ca.directory": gone})
     proc = doctor(workspace)
     assert proc.returncode == 1
-    assert last_line(proc) == f"doctor: ACME directory {gone} unreachable"
+    assert last_line(proc).startswith(f"doctor: ACME directory {gone} unreachable")

@@ -217,7 +217,7 @@ def test_server_serving_another_certificate_fails_the_install(tmp_path, servers,
         f"server web1 {nginx.host_port} serves certificate {fingerprint(old)[:16]}, "
         f"expected {fingerprint(new)[:16]}"
     )
-    assert failure.value.served == fingerprint(old)
+    assert failure.value.found == fingerprint(old)
     assert snapshot(servers) == before  # web1 is not left behind, web2 is old again
 
 

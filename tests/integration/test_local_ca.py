@@ -72,14 +72,14 @@ def test_ensure_makes_root_and_intermediate_once_with_keys_encrypted_0600(ca, tm
     assert isinstance(ca, CertificateAuthority)
 
 
-def test_a_ca_directory_opened_with_another_master_key_cannot_issue(ca, tmp_path, clock,
-                                                                    rsa_csr):
+def test_a_ca_directory_opened_with_another_master_key_is_refused_before_anything(
+        ca, tmp_path, clock, rsa_csr):
     stranger = LocalCA(str(tmp_path / "ca"), KeyVault(KeyVault.new_master_key()), clock.now)
     app = application(rsa_csr, webroot=str(tmp_path / "www"))
-    place(tmp_path / "www", stranger.submit(app).challenges[0])
-    with pytest.raises(PermanentError) as caught:
-        stranger.poll(stranger.submit(app).application_id, app)
+    with pytest.raises(BadInput) as caught:
+        stranger.submit(app)
     assert caught.value.field == "master_key" and "master key" in caught.value.message
+    assert ca.applications() == []  # nothing was recorded
 
 
 # --- mail validation ----------------------------------------------------------------

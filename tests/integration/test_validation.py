@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from adapters.base import BadInput, Challenge, PermanentError, TransientError
-from adapters.validation.webroot import CompositeValidator, DnsHookValidator, WebrootValidator, fetch_challenge
+from adapters.validation.composite import CompositeValidator
+from adapters.validation.dns_hook import DnsHookValidator
+from adapters.validation.fetch import fetch_validation_file
+from adapters.validation.webroot import WebrootValidator
+
+
+def fetch_challenge(domain: str, name: str, connect_to: str | None, timeout: float) -> str | None:
+    return fetch_validation_file(domain, name, connect_to, timeout)[0]
 
 
 def http_challenge(domain: str = "www.example.jp", directory: str = "pki-validation",
@@ -243,7 +250,7 @@ def test_failing_dns_hook_is_transient_with_exit_code_and_last_stderr_line(tmp_p
         DnsHookValidator(str(hook)).place(dns_challenge(), None)
 
     assert caught.value.exit_code == 3
-    assert caught.value.stderr == "zone example.jp not found"
+    assert caught.value.detail == "zone example.jp not found"
     assert caught.value.message.endswith("exited 3: zone example.jp not found")
 
 

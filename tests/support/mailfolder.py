@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import email
 import email.policy
-import re
 from pathlib import Path
+from adapters.abilities import approval_tokens
 
 
 def messages(workspace_config: Path) -> list[email.message.EmailMessage]:
@@ -23,6 +23,6 @@ def body(msg) -> str:
 
 
 def token_in(msg) -> str:
-    found = re.search(r"\?token=([A-Za-z0-9_\-]+)", body(msg))
+    found = approval_tokens(body(msg))
     assert found, body(msg)
-    return found.group(1)
+    return found[0]

@@ -16,6 +16,7 @@ from support import mailfolder
 from support.helpers import ORDER
 from workflow import config as config_mod
 from workflow.effects.daemon import Daemon
+from adapters.abilities import approval_tokens
 
 
 @dataclass
@@ -41,9 +42,10 @@ class Population:
 
     def approval_tokens(self) -> list[str]:
         """Tokens from the approval mails in the mail folder (?token=...)."""
-        return sorted({token for message in mailfolder.messages(self.config)
-                       for token in re.findall(r"[?&]token=([A-Za-z0-9_\-]{16,})",
-                                               mailfolder.body(message))})
+        tokens: set[str] = set()
+        for message in mailfolder.messages(self.config):
+            tokens.update(approval_tokens(mailfolder.body(message)))
+        return sorted(tokens)
 
 
 def build_population(engine, clock) -> Population:

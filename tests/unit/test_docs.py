@@ -13,6 +13,7 @@ from support.helpers import ROOT, run_cli
 from workflow import config as config_mod
 from workflow.ops import docs_gen
 from workflow.ops.cli import main
+from workflow.config import CONTRACT_SETTINGS, SECTION_ORDER, declared
 
 DOCS = ROOT / "docs"
 STALE = "out of date: run `.venv/bin/python -m workflow.ops.docs_gen --write`"
@@ -67,6 +68,13 @@ def test_config_page_is_current_and_documents_every_key(tmp_path):
     for key, (kind, default) in table.items():
         if key not in ("plan", "servers"):  # set above; derived from install.root
             assert contract[key] == default, f"contracts.ID.{key}: docs say {default!r}"
+    for section in SECTION_ORDER:
+        body = page.split(f"## [{section}]\n", 1)[1].split("\n## ", 1)[0]
+        for key in declared(section):
+            assert f"| `{key}` |" in body, f"{section}.{key} missing from docs/config.md"
+    contracts = page.split('## [contracts."ID"]', 1)[1]
+    for setting in CONTRACT_SETTINGS:
+        assert f"| `{setting.key}` |" in contracts
 
 
 def _unit() -> dict[str, list[str]]:

@@ -177,7 +177,7 @@ class Dispatcher:
         try:
             result = handler(engine, row, order)
         except Refused as exc:
-            return self._finish(row, "done", trigger=getattr(exc, "trigger", "reject") or "reject",
+            return self._finish(row, "done", trigger=exc.trigger or "reject",
                                 data={"reason": exc.message})
         except TransientError as exc:
             return self._retry(row, order, exc)
@@ -239,7 +239,7 @@ class Dispatcher:
         if attempts >= self.max_attempts:
             return self._fail(row, order, exc, attempts)
         delay = timedelta(seconds=self.backoff * 2 ** (attempts - 1) * (1 + random.random() / 4))
-        retry_after = getattr(exc, "retry_after", None)
+        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
         if retry_after:
             delay = max(delay, timedelta(seconds=float(retry_after)))
         when = self.engine.now() + min(delay, MAX_BACKOFF)

@@ -128,9 +128,8 @@ def poll_ca(engine, job: dict, order: Order):
         raise PermanentError(f"order {order.id} has no CA application to poll")
     result = a.ca.poll(app_id, application(engine, order, job["idem_key"]))
     if not isinstance(result, Issued):
-        poll = engine.config["ca"]["poll_seconds"]
-        seconds = poll if engine.config["ca"]["kind"] == "local" else max(result.retry_after, 1.0)
-        return Later(seconds, result.detail)
+        # the CA says when to ask again (the local CA: [ca] poll_seconds; ACME: Retry-After)
+        return Later(max(result.retry_after, 1.0), result.detail)
     data = engine.verified_certificate(order.id, {"certificate": result.certificate_pem,
                                                   "chain": result.chain_pem})
     return Outcome("issue", data)
@@ -140,7 +139,10 @@ def install(engine, job: dict, order: Order):
     a = engine.adapters
     cert = _certificate(engine, order, "install")
     key_pem = engine.keys.private_key(order, create=False)
-    contract = engine.config.contracts[order.contract]
+    contract = engine.config.contracts.get(order.contract)
+    if contract is None:
+        raise PermanentError(f"contract {order.contract} of order {order.id} is no longer in "
+                             "config: put it back (or its servers) to install", value=order.contract)
     targets = [Target(name=t.get("name") or t["path"].rstrip("/").rsplit("/", 1)[-1], path=t["path"],
                       reload=t.get("reload"), verify=t.get("verify")) for t in contract["targets"]]
     a.installer.install(Bundle(order.common_name, cert["cert_pem"], cert["chain_pem"], key_pem,

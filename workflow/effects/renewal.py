@@ -11,7 +11,9 @@ import logging
 from datetime import datetime, timedelta
 
 from workflow.clock import parse_iso
-from workflow.errors import CertflowError
+from adapters.abilities import RenewalAdvisor
+from adapters.base import AdapterError
+from workflow.errors import CertflowError, ValidationError
 
 log = logging.getLogger("certflow.renewal")
 
@@ -20,18 +22,18 @@ def due_at(not_before: datetime, not_after: datetime, fraction: float) -> dateti
     return not_before + (not_after - not_before) * fraction
 
 
-def _ari_start(engine, order_id: str) -> datetime | None:
+def _advised(engine, order_id: str) -> datetime | None:
+    """When the CA advises renewing (RenewalAdvisor, e.g. ACME ARI), or None."""
     ca = engine.adapters.ca
-    if not hasattr(ca, "renewal_info"):
+    if not isinstance(ca, RenewalAdvisor):
         return None
     pem = engine.store.conn.execute("SELECT cert_pem FROM certificates WHERE order_id = ?",
                                     (order_id,)).fetchone()
     try:
-        window = ca.renewal_info(pem[0]) if pem else None
-    except Exception as exc:  # ARI is advice: without it the fraction decides
-        log.warning("renewal info for %s unavailable: %s", order_id, exc)
+        return ca.renewal_time(pem[0]).renew_at if pem else None
+    except AdapterError as exc:  # advice only: without it the fraction decides
+        log.warning("renewal advice for %s unavailable: %s", order_id, exc.message)
         return None
-    return window[0] if window else None
 
 
 def candidates(engine) -> list[dict]:
@@ -50,10 +52,10 @@ def open_renewals(engine) -> list[str]:
     for row in candidates(engine):
         not_before, not_after = parse_iso(row["not_before"]), parse_iso(row["not_after"])
         due = due_at(not_before, not_after, cfg["at"])
-        if engine.config["ca"]["kind"] == "acme" and now >= due_at(not_before, not_after, 0.5):
-            ari = _ari_start(engine, row["id"])
-            if ari is not None:
-                due = ari
+        if now >= due_at(not_before, not_after, 0.5):
+            advised = _advised(engine, row["id"])
+            if advised is not None:
+                due = advised
         if now < due:
             continue
         old = engine.get(row["id"])
@@ -71,7 +73,7 @@ def open_renewals(engine) -> list[str]:
                                approver=old.approver if old.validation == "email" else None,
                                language=old.language, renewal_of=old.id)
         except CertflowError as exc:
-            if getattr(exc, "field", None) == "renewal_of":
+            if isinstance(exc, ValidationError) and exc.field == "renewal_of":
                 continue  # another daemon opened it first
             log.error("renewal of %s refused: %s", old.id, exc)
             continue

@@ -13,7 +13,6 @@ from __future__ import annotations
 import email
 import email.policy
 import os
-import re
 import shutil
 import sys
 from datetime import timedelta
@@ -23,9 +22,9 @@ from rich.markup import escape
 
 from workflow.clock import parse_iso
 from workflow.errors import ValidationError
+from adapters.abilities import approval_tokens
 
 MARKER = ".certflow-demo"
-_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_\-]+)")
 _STYLES = {"installed": "green", "delivered": "green", "rejected": "red", "cancelled": "yellow",
            "on_hold": "bold red"}
 
@@ -173,9 +172,9 @@ class Story:
             if msg["To"] != order.approver or order.common_name not in (msg["Subject"] or ""):
                 continue
             body = msg.get_body(preferencelist=("plain", "html"))
-            found = _TOKEN.search(body.get_content() if body else "")
+            found = approval_tokens(body.get_content() if body else "")
             if found:
-                return found.group(1), path
+                return found[0], path
         raise ValidationError("token", f"no approval mail for {order.common_name} in "
                               f"{self.engine.config['notify']['folder']}")
 

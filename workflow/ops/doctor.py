@@ -11,21 +11,16 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import socket
 import sqlite3
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
 import click
 
 from workflow.errors import ConfigError
-
-#: the local CA's certificates should outlive this; less is a note, not a failure
-CA_EXPIRY_NOTE = timedelta(days=60)
 
 
 class Failed(Exception):
@@ -77,7 +72,9 @@ def check_config(config) -> tuple[str, str]:
 
 
 def check_database(config) -> tuple[str, str]:
+    from states import LIFECYCLE
     from workflow.store.sqlite import MIGRATIONS, SCHEMA_VERSION
+    FINAL_STATES = tuple(st.name for st in LIFECYCLE.states if st.final)
     path = config["store"]["path"]
     where = _rel(config, path)
     if not Path(path).is_file():
@@ -95,6 +92,9 @@ def check_database(config) -> tuple[str, str]:
             version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] \
                 if has_versions else 0
             orders = conn.execute("SELECT count(*) FROM orders").fetchone()[0] if version else 0
+            in_flight = conn.execute(
+                "SELECT contract, count(*) FROM orders WHERE state NOT IN (%s) GROUP BY contract"
+                % ",".join("?" * len(FINAL_STATES)), FINAL_STATES).fetchall() if version else []
         except sqlite3.Error as exc:
             raise Failed(f"database {where} unreadable", f"{where}: {exc}") from None
     finally:
@@ -109,16 +109,20 @@ def check_database(config) -> tuple[str, str]:
                      "upgrade certflow")
     detail = f"{where}: schema {version} ({MIGRATIONS[version - 1][0] if version else 'empty'}), " \
              f"integrity ok, {orders} orders"
+    orphans = [f"{n} in flight on contract {c!r}, which is not in config (they are held)"
+               for c, n in in_flight if c not in config.contracts]
+    if orphans:
+        detail += "; " + "; ".join(orphans)
     if version < SCHEMA_VERSION:
         pending = ", ".join(name for name, _ in MIGRATIONS[version:])
         return "note", detail + f"; migrations {pending} run at the next start (back up first)"
-    return "ok", detail
+    return ("note" if orphans else "ok"), detail
 
 
 def check_master_key(config):
     from workflow.wiring import master_key_vault
     try:
-        vault = master_key_vault(config, create=False)
+        vault = master_key_vault(config)
     except ConfigError as exc:
         raise Failed("master key unreadable", exc.message) from None
     source = "$CERTFLOW_MASTER_KEY" if os.environ.get("CERTFLOW_MASTER_KEY") else \
@@ -139,85 +143,45 @@ def check_trust_roots(config) -> list[str]:
     for path in config["ca"]["trust_roots"]:
         try:
             pem = Path(path).read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise Failed(f"trust root {path} unreadable", f"ca.trust_roots: cannot read {path}: "
-                         f"{getattr(exc, 'strerror', None) or exc}") from None
+                         f"{exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise Failed(f"trust root {path} unreadable", f"ca.trust_roots: {path} is not "
+                         "ASCII PEM text") from None
         _certificate(pem, f"trust root {path}")
         out.append(_rel(config, path))
     return out
 
 
-def check_local_ca(config, vault) -> tuple[str, str]:
-    from adapters.crypto.keys import public_key_matches
-    from adapters.ca.local import LocalCA
-    from workflow.clock import SystemClock
-
-    directory = config["ca"]["dir"]
-    where = _rel(config, directory)
-    ca = LocalCA(directory, vault, SystemClock().now)  # constructing it touches no file
-    now = datetime.now(timezone.utc)
-    notes = []
-    for name, read in (("root", ca.root_pem), ("intermediate", ca.chain_pem)):
-        try:
-            pem = read()
-        except OSError as exc:
-            raise Failed(f"local CA {name} certificate unreadable",
-                         f"{where}/{name}.pem: {exc.strerror} (run `certflow init`)") from None
-        cert = _certificate(pem, f"local CA {name} certificate")
-        try:
-            sealed = Path(directory, f"{name}.key.enc").read_bytes()
-            key_pem = vault.decrypt(sealed)
-        except OSError as exc:
-            raise Failed(f"local CA {name} key unreadable", f"{where}/{name}.key.enc: {exc.strerror}") from None
-        except ValueError:
-            raise Failed(f"local CA {name} key cannot be decrypted",
-                         f"{where}/{name}.key.enc does not open with this master key") from None
-        if not public_key_matches(key_pem, pem):
-            raise Failed(f"local CA {name} key does not match its certificate")
-        expires = cert.not_valid_after_utc
-        if expires <= now:
-            raise Failed(f"local CA {name} certificate expired on {expires:%Y-%m-%d}")
-        if expires - now < CA_EXPIRY_NOTE:
-            notes.append(f"{name} expires {expires:%Y-%m-%d}")
-    detail = f"local CA in {where}: root and intermediate readable, keys open with the master key"
-    return ("note", detail + "; " + "; ".join(notes)) if notes else ("ok", detail)
-
-
-def check_acme(config) -> tuple[str, str]:
-    import httpx
-    c = config["ca"]
-    url = c["directory"]
+def _health(what: str, adapter) -> tuple[str, str]:
+    """Run the adapter's own check (the Checkable ability); a refusal fails the check."""
+    from adapters.abilities import Checkable
+    from adapters.base import AdapterError, BadInput
+    if not isinstance(adapter, Checkable):
+        return "ok", f"{what}: nothing to check"
     try:
-        with httpx.Client(timeout=c["timeout"], verify=c["ca_bundle"] or True, trust_env=False) as client:
-            response = client.get(url)
-    except httpx.HTTPError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise Failed(f"ACME directory {url} unreachable", f"{url}: {reason}") from None
-    except (OSError, ValueError) as exc:  # an unreadable ca_bundle
-        raise Failed(f"ACME directory {url} unreachable", f"ca.ca_bundle: {exc}") from None
-    if response.status_code != 200:
-        raise Failed(f"ACME directory {url} answered HTTP {response.status_code}")
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or "newOrder" not in body:
-        raise Failed(f"ACME directory {url} is not an ACME directory (no newOrder)")
-    return "ok", f"ACME directory {url} answers" + (" (external account binding configured)"
-                                                    if c["eab_kid"] else "")
+        health = adapter.check()
+    except (AdapterError, BadInput) as exc:
+        raise Failed(exc.message) from None
+    if health.note:
+        return "note", f"{health.detail}; {health.note}"
+    return "ok", health.detail
 
 
 def check_ca(config, vault) -> tuple[str, str]:
+    from adapters.base import BadInput
+    from workflow.clock import SystemClock
+    from workflow.wiring import certificate_authority
     roots = check_trust_roots(config)
     kind = config["ca"]["kind"]
-    if kind == "local":
-        if vault is None:
-            raise Skipped("local CA keys need the master key")
-        status, detail = check_local_ca(config, vault)
-    elif kind == "acme":
-        status, detail = check_acme(config)
-    else:
-        status, detail = "ok", "manual: the operator records the CA's answers (certflow order issue)"
+    if vault is None:
+        raise Skipped(f"the {kind} CA needs the master key")
+    try:
+        ca = certificate_authority(config, vault, SystemClock(), None)  # builds; touches nothing
+    except BadInput as exc:
+        raise Failed(f"ca: {exc.message}") from None
+    status, detail = _health(f"ca {kind}", ca)
     if roots:
         detail += f"; trust roots {', '.join(roots)} readable"
     return status, detail
@@ -278,53 +242,23 @@ def check_targets(config) -> tuple[str, str]:
 
 
 def check_notifier(config) -> tuple[str, str]:
-    from adapters.base import AdapterError, BadInput, TransientError
+    from adapters.base import BadInput
     from workflow.wiring import notifier
-    n = config["notify"]
-    kind = n["kind"]
-    where = {"smtp": f"smtp {n['host']}:{n['port']}", "webhook": f"webhook {n['url']}",
-             "folder": f"mail folder {_rel(config, n['folder'])}"}[kind]
     try:
         notify = notifier(config)
-        notify.check()
     except BadInput as exc:
-        raise Failed(f"{where}: {exc.message}", f"notify.{exc.field.split('.')[-1]}: {exc.message}") from None
-    except AdapterError as exc:
-        verb = "unreachable" if isinstance(exc, TransientError) else "refused"
-        if kind == "folder":
-            verb = "not writable"
-        raise Failed(f"{where} {verb}", exc.message) from None
-    hint = {"smtp": "answers (EHLO, NOOP)", "webhook": "answers", "folder": "writable"}[kind]
-    return "ok", f"{where} {hint}"
+        raise Failed(f"notify: {exc.message}", f"notify.{exc.field.split('.')[-1]}: {exc.message}") from None
+    return _health(f"notify {config['notify']['kind']}", notify)
 
 
 def check_contacts(config) -> tuple[str, str]:
-    c = config["contacts"]
-    done = []
-    if c["whois"]:
-        from adapters.common.hostport import parse_host_port
-        from adapters.base import BadInput
-        try:
-            host, port = parse_host_port(c["whois"], "contacts.whois", 43)
-            with socket.create_connection((host, port), timeout=c["timeout"]):
-                pass
-        except BadInput as exc:
-            raise Failed(f"whois {c['whois']}: {exc.message}") from None
-        except OSError as exc:
-            raise Failed(f"whois {c['whois']} unreachable", f"whois {c['whois']}: "
-                         f"{exc.strerror or exc}") from None
-        done.append(f"whois {c['whois']}")
-    if c["rdap"]:
-        import httpx
-        try:
-            with httpx.Client(timeout=c["timeout"], verify=c["ca_bundle"] or True,
-                              trust_env=False) as client:
-                client.get(c["rdap"])
-        except (httpx.HTTPError, OSError, ValueError) as exc:
-            raise Failed(f"rdap {c['rdap']} unreachable", f"rdap {c['rdap']}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-        done.append(f"rdap {c['rdap']}")
-    return "ok", " and ".join(done) + " reachable"
+    from adapters.base import BadInput
+    from workflow.wiring import contact_finder
+    try:
+        finder = contact_finder(config)
+    except BadInput as exc:
+        raise Failed(f"contacts: {exc.message}") from None
+    return _health("contacts", finder)
 
 
 # --- running and printing -----------------------------------------------------------

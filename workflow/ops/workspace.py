@@ -17,6 +17,7 @@ def init_workspace(directory: Path, force: bool = False) -> Path:
     from workflow import config as config_mod
     from workflow.clock import SystemClock
     from workflow.engine import Engine
+    from workflow.wiring import create_master_key
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "config.toml"
@@ -25,9 +26,11 @@ def init_workspace(directory: Path, force: bool = False) -> Path:
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(default_config_text(), encoding="utf-8")
     os.replace(tmp, path)
-    ensure_workspace(config_mod.load(path))
+    config = config_mod.load(path)
+    ensure_workspace(config)
+    create_master_key(config)  # the only place a master key is made
     engine = Engine(config_mod.load(path), SystemClock())
-    engine.adapters  # makes the master key (0600) and the local CA
+    engine.adapters  # makes the local CA
     engine.close()
     return path
 

@@ -14,7 +14,8 @@ import click
 from workflow.errors import CertflowError
 
 
-class Refused(click.ClickException):
+class CommandRefused(click.ClickException):
+    """Exit 2 with one line: how the CLI reports any refusal (the errors are the meaning)."""
     exit_code = 2
 
     def show(self, file=None) -> None:
@@ -22,7 +23,8 @@ class Refused(click.ClickException):
 
 
 def _refusal_text(exc: Exception) -> str:
-    return getattr(exc, "message", None) or str(exc)
+    from states.errors import CertflowError as ErrorRoot
+    return (exc.message if isinstance(exc, (CertflowError, ErrorRoot)) else "") or str(exc)
 
 
 def handle_errors(fn):
@@ -33,9 +35,9 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (CertflowError, BadInput) as exc:
-            raise Refused(_refusal_text(exc)) from None
+            raise CommandRefused(_refusal_text(exc)) from None
         except AdapterError as exc:
-            raise Refused(f"{type(exc).__name__}: {exc.message}") from None
+            raise CommandRefused(f"{type(exc).__name__}: {exc.message}") from None
         except click.ClickException:
             raise
         except (KeyboardInterrupt, SystemExit):

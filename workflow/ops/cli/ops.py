@@ -23,7 +23,9 @@ def register(main: click.Group) -> None:
           certflow daemon --once     # one pass of every job (cron, tests)
         """
         from workflow.effects.daemon import Daemon
-        d = Daemon(ctx.engine())
+        engine = ctx.engine()
+        engine.adapters  # wired before any work: a bad master key or CA exits 2, nothing run
+        d = Daemon(engine)
         if once:
             totals = d.run_once()
             click.echo(f"deadlines fired {totals['deadlines']}, effects run {totals['effects']}, "

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from adapters.abilities import PublishesRoot, TakesApprovals
 from workflow.ops.cli import emit_json, handle_errors, pass_ctx
 from workflow.errors import ValidationError
 
@@ -231,7 +232,7 @@ def register(main: click.Group) -> None:
         \b
         Example: certflow ca approve q3X…   (the part after ?token= in the mail)
         """
-        app_id = _local_ca(ctx).approve(token)
+        app_id = _local_ca(ctx, TakesApprovals).approve(token)
         order_id = ctx.engine().poll_now(app_id)
         click.echo(f"approved application {app_id}" + (f" (order {order_id})" if order_id else ""))
 
@@ -245,7 +246,7 @@ def register(main: click.Group) -> None:
         \b
         Example: certflow ca applications --json
         """
-        rows = _local_ca(ctx).applications()
+        rows = _local_ca(ctx, TakesApprovals).applications()
         if as_json:
             emit_json(rows)
             return
@@ -268,15 +269,16 @@ def register(main: click.Group) -> None:
         \b
         Example: certflow ca root > certflow-root.pem
         """
-        click.echo(_local_ca(ctx).root_pem().rstrip("\n"))
+        click.echo(_local_ca(ctx, PublishesRoot).root_pem().rstrip("\n"))
 
 
-def _local_ca(ctx):
+def _local_ca(ctx, ability):
     engine = ctx.engine()
-    if engine.config["ca"]["kind"] != "local":
+    ca = engine.adapters.ca
+    if not isinstance(ca, ability):
         raise ValidationError("ca.kind", f"ca.kind is {engine.config['ca']['kind']!r}: "
-                              "this command needs the local CA")
-    return engine.adapters.ca
+                              "this command needs a CA that runs here (the local CA)")
+    return ca
 
 
 def _read(path: str, field: str) -> bytes:

@@ -1,0 +1,77 @@
+"""Optional abilities of adapters, each a runtime-checkable Protocol.
+
+The engine and the operator tools ask ``isinstance(adapter, Ability)`` instead of
+comparing kind names or probing attributes:
+
+    Checkable       ``check()`` for ``certflow doctor``: is it usable, without changing anything
+    RenewalAdvisor  the CA suggests when to renew (ACME Renewal Information, RFC 9773)
+    PublishesRoot   the CA's own root and chain (``certflow ca root``, trusted for its leaves)
+    TakesApprovals  approval tokens mailed by the CA itself (``certflow ca approve``)
+    KeyMaker        private keys and CSRs for full-service orders
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, Sequence, runtime_checkable
+
+from adapters.base import DistinguishedName
+
+
+@dataclass(frozen=True)
+class Health:
+    """What ``check()`` found: one line, and a note when usable but worth a look."""
+
+    detail: str
+    note: str | None = None
+
+
+@runtime_checkable
+class Checkable(Protocol):
+    def check(self) -> Health:
+        """Raise AdapterError/BadInput (one-line message, no secrets) when not usable."""
+
+
+@dataclass(frozen=True)
+class RenewalAdvice:
+    """``renew_at``: a moment inside the CA's window (None: the CA gives no advice);
+    ``ask_again_at``: do not ask about this certificate before then."""
+
+    renew_at: datetime | None
+    ask_again_at: datetime
+
+
+@runtime_checkable
+class RenewalAdvisor(Protocol):
+    def renewal_time(self, cert_pem: str) -> RenewalAdvice: ...
+
+
+@runtime_checkable
+class PublishesRoot(Protocol):
+    def root_pem(self) -> str: ...
+
+
+@runtime_checkable
+class TakesApprovals(Protocol):
+    def approve(self, token: str) -> str: ...
+
+    def applications(self) -> list[dict]: ...
+
+
+@runtime_checkable
+class KeyMaker(Protocol):
+    def generate_key(self, algorithm: str) -> bytes: ...
+
+    def make_csr(self, key_pem: bytes, dn: DistinguishedName, names: Sequence[str]) -> str: ...
+
+    def check_customer_csr(self, data: bytes | str, names: Sequence[str]) -> str: ...
+
+
+#: an approval URL's token (``…?token=<TOKEN>``), as a CA that takes approvals mails it
+APPROVAL_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_\-]{16,})")
+
+
+def approval_tokens(text: str) -> list[str]:
+    """The approval tokens in a mail's text, in order."""
+    return APPROVAL_TOKEN.findall(text or "")
