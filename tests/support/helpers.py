@@ -50,6 +50,12 @@ def configure(config: Path, settings: dict) -> None:
     Path(config).write_text(text)
 
 
+def add_contract(config: Path, cid: str, **fields) -> None:
+    lines = [f'\n[contracts."{cid}"]'] + [f"{k} = {toml_value(v)}" for k, v in fields.items()]
+    with open(config, "a") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
 def make_workspace(directory: Path, settings: dict | None = None) -> Path:
     from workflow.ops.workspace import init_workspace
     config = init_workspace(Path(directory))
