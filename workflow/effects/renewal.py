@@ -11,7 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 from workflow.clock import parse_iso
-from workflow.errors import CertflowError
+from workflow.errors import InvalidTransition, NotFound, ValidationError
 
 log = logging.getLogger("certflow.renewal")
 
@@ -24,8 +24,7 @@ def _ari_start(engine, order_id: str) -> datetime | None:
     ca = engine.adapters.ca
     if not hasattr(ca, "renewal_info"):
         return None
-    pem = engine.store.conn.execute("SELECT cert_pem FROM certificates WHERE order_id = ?",
-                                    (order_id,)).fetchone()
+    pem = engine.store.certificate_pem(order_id)
     try:
         window = ca.renewal_info(pem[0]) if pem else None
     except Exception as exc:  # ARI is advice: without it the fraction decides
@@ -35,11 +34,10 @@ def _ari_start(engine, order_id: str) -> datetime | None:
 
 
 def candidates(engine) -> list[dict]:
-    return [dict(r) for r in engine.store.conn.execute(
-        "SELECT o.id, o.contract, c.not_before, c.not_after FROM orders o "
-        "JOIN certificates c ON c.order_id = o.id "
-        "WHERE o.state IN ('installed', 'delivered') "
-        "AND NOT EXISTS (SELECT 1 FROM orders r WHERE r.renewal_of = o.id)")]
+    """Orders in a final state that carries a certificate, without a renewal yet."""
+    lifecycle = engine.lifecycle
+    done = tuple(s for s in lifecycle.final_states if s in lifecycle.certificate_states)
+    return engine.store.renewal_candidates(done)
 
 
 def open_renewals(engine) -> list[str]:
@@ -70,9 +68,12 @@ def open_renewals(engine) -> list[str]:
                                contract=old.contract, email=old.email, validation=old.validation,
                                approver=old.approver if old.validation == "email" else None,
                                language=old.language, renewal_of=old.id)
-        except CertflowError as exc:
-            if getattr(exc, "field", None) == "renewal_of":
+        except ValidationError as exc:
+            if exc.field == "renewal_of":
                 continue  # another daemon opened it first
+            log.error("renewal of %s refused: %s", old.id, exc)
+            continue
+        except (InvalidTransition, NotFound) as exc:
             log.error("renewal of %s refused: %s", old.id, exc)
             continue
         opened.append(new.id)

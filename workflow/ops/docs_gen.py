@@ -13,7 +13,7 @@ from states import LIFECYCLE, Lifecycle
 from states.lifecycle import Effect, State
 from workflow.ops.graph import mermaid
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 DOCS_LIFECYCLE = DOCS / "lifecycle.md"
 DOCS_CONFIG = DOCS / "config.md"
 
@@ -32,7 +32,7 @@ def _effect(effect: Effect) -> str:
 def _deadline(state: State) -> str:
     if not state.deadline:
         return "—"
-    duration, trigger = state.deadline
+    duration, trigger = state.deadline.after, state.deadline.trigger
     days, seconds = duration.days, duration.seconds
     amount = f"{days} days" if not seconds else f"{duration.total_seconds() / 3600:g} hours"
     return f"{amount} → `{trigger}`"

@@ -125,13 +125,7 @@ def register(main: click.Group) -> None:
         \b
         Example: certflow order csr 20261125-1a2b3c4d /home/customer/www.example.jp.csr
         """
-        data = _read(file, "csr")
-        engine = ctx.engine()
-        o = engine.get(order_id)
-        if o.state != "awaiting_csr":
-            raise ValidationError("state", f"order {order_id} is {o.state}, not awaiting_csr")
-        pem = engine.adapters.keys.check_customer_csr(data, o.names)
-        o = engine.fire(order_id, "submit", actor="cli", csr=pem)
+        o = ctx.engine().submit_csr(order_id, _read(file, "csr"), actor="cli")
         click.echo(f"{o.id} {o.state}")
 
     @order.command("issue")
@@ -151,7 +145,7 @@ def register(main: click.Group) -> None:
         text = _read(cert, "certificate").decode("ascii", "replace")
         leaf, rest = parse_bundle(text)
         chain_pem = (_read(chain, "chain").decode("ascii", "replace") if chain else "") or rest
-        o = ctx.engine().fire(order_id, "issue", actor="cli", certificate=leaf, chain=chain_pem)
+        o = ctx.engine().record_certificate(order_id, leaf, chain_pem, actor="cli")
         click.echo(f"{o.id} {o.state} sha256 {o.certificate.sha256}")
 
     @order.command("show")
