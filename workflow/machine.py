@@ -16,10 +16,9 @@ The engine then writes what the model holds. Nothing here touches the database.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from transitions import Machine, MachineError
 
@@ -94,7 +93,7 @@ def _entry_callback(state: State, resume_trigger: str, reminder_days: Mapping[st
         for effect in state.effects:
             if resumed and not effect.bound:
                 continue  # resume re-queues the work, it does not repeat the mail
-            if effect.when and GUARDS[effect.when](GuardContext(order, ctx.contract, now)):
+            if effect.when and GUARDS[effect.when](ctx):
                 continue
             suffix = f":{effect.param}" if effect.param else ""
             rows.append((order["id"], seq, state.name, effect.kind, effect.param,
@@ -102,7 +101,7 @@ def _entry_callback(state: State, resume_trigger: str, reminder_days: Mapping[st
         if resumed or pos.deadline_at is None:
             return
         for reminder in state.reminders:
-            if reminder.when and GUARDS[reminder.when](GuardContext(order, ctx.contract, now)):
+            if reminder.when and GUARDS[reminder.when](ctx):
                 continue
             for days in reminder_days.get(reminder.days_setting, ()):
                 at = pos.deadline_at - timedelta(days=days)
@@ -139,19 +138,18 @@ class OrderMachine:
         self._free: list[OrderModel] = []
         self._lock = threading.Lock()
 
-    @contextmanager
-    def _borrow(self) -> Iterator[OrderModel]:
+    def _borrow(self) -> OrderModel:
         with self._lock:
             model = self._free.pop() if self._free else None
         if model is None:
             model = OrderModel()
             self.machine.add_model(model, initial=self.lifecycle.initial)
-        try:
-            yield model
-        finally:
-            model.clear()
-            with self._lock:
-                self._free.append(model)
+        return model
+
+    def _give_back(self, model: OrderModel) -> None:
+        model.clear()
+        with self._lock:
+            self._free.append(model)
 
     def move(self, row: Mapping[str, Any], position: Position, trigger: str, contract,
              now: datetime, data: Mapping[str, Any]) -> Move:
@@ -160,7 +158,8 @@ class OrderMachine:
         ``place`` → ``rejected``); InvalidTransition when nothing moves."""
         if trigger not in self.triggers:
             raise InvalidTransition(row["id"], position.state, trigger, f"unknown trigger {trigger!r}")
-        with self._borrow() as model:
+        model = self._borrow()
+        try:
             self.machine.set_state(position.state, model=model)
             model.load(row, contract, now, data, position)
             try:
@@ -170,3 +169,5 @@ class OrderMachine:
             if not moved:
                 raise InvalidTransition(row["id"], position.state, trigger, model.refusal)
             return Move(model.position, model.effects, model.refusal)
+        finally:
+            self._give_back(model)
