@@ -145,8 +145,8 @@ class Engine:
         if validation == "email":
             try:
                 return check_approver(approver, cn) if approver else default_approver(cn)
-            except ValueError as exc:
-                raise ValidationError("approver", str(exc), approver) from None
+            except BadInput as exc:
+                raise ValidationError("approver", exc.message, approver) from None
         if validation == "email-whois":
             if self.config["policy"]["publicly_trusted"] and now.date() >= WHOIS_MAIL_ENDED:
                 raise ValidationError(

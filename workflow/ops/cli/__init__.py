@@ -97,6 +97,8 @@ def main(ctx: click.Context, config_path: str, verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # -v tells what certflow does; the FSM library's per-callback lines are not that
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     ctx.obj = Ctx(config_path)
 
 
