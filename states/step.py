@@ -6,16 +6,14 @@ re-run: they judged the world as it was). So a what-if lifecycle changes both th
 way. Pure: no I/O; times are aware datetimes.
 
 Rules, all read from the Lifecycle: entering a state with a deadline sets ``at + after``;
-entering the hold state keeps the suspended state, deadline and visit (``entered_seq``),
-which stay recorded until
-the resume trigger goes back to the held state (only there) and brings its deadline and
-visit back;
+entering the hold state keeps the suspended state, deadline and visit (``entered_seq``)
+until the resume trigger takes the order back there (only there) and restores them;
 entering a state that records a reason records the given one or the trigger's default.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from states.lifecycle import Lifecycle
 
@@ -24,8 +22,7 @@ class StepRefused(Exception):
     """The lifecycle has no such step (a pure signal; callers raise their own error)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(NamedTuple):
     """Where an order stands: the lifecycle's part of its stored row."""
 
     state: str
@@ -72,8 +69,8 @@ class Steps:
                        deadline.trigger if deadline else None, pos.held_from, pos.held_deadline,
                        pos.held_entered_seq, pos.reason)
         if dest == self._hold:
-            new = replace(new, held_from=source, held_deadline=pos.deadline_at,
-                          held_entered_seq=pos.entered_seq)
+            new = new._replace(held_from=source, held_deadline=pos.deadline_at,
+                               held_entered_seq=pos.entered_seq)
         if state.records_reason:
-            new = replace(new, reason=reason or self._reasons.get(trigger) or trigger)
+            new = new._replace(reason=reason or self._reasons.get(trigger) or trigger)
         return new

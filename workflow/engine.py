@@ -36,7 +36,7 @@ from workflow.store import Store, Transaction, open_store
 _PRIVATE_DATA = frozenset({"csr", "certificate", "chain", "token", "content", "private_key",
                            "info", "challenges"})
 #: trigger data kept in ``orders.data`` (the CA application and its challenges)
-_ORDER_DATA = ("application_id", "challenges")
+_ORDER_DATA = frozenset({"application_id", "challenges"})
 #: random bits of an order id after its ``YYYYMMDD-`` prefix, and draws before giving up
 _ID_BYTES, _ID_DRAWS = 8, 8
 
@@ -239,19 +239,20 @@ class Engine:
         source = row["state"]
         contract = self.config.contracts.get(row["contract"])
         pos = _position(row)
-        move = self.machine.move(row, pos, trigger, contract, now, data)
-        new = move.position
         stamp = iso(now)
+        move = self.machine.move(row, pos, trigger, contract, now, stamp, data)
+        new = move.position
         updates: dict[str, Any] = {
             "state": new.state, "version": new.version, "entered_seq": new.entered_seq,
             "reason": new.reason, "held_from": new.held_from,
-            "held_deadline": iso(new.held_deadline), "deadline_at": iso(new.deadline_at),
+            "held_deadline": iso(new.held_deadline) if new.held_deadline else None,
+            "deadline_at": iso(new.deadline_at) if new.deadline_at else None,
             "deadline_trigger": new.deadline_trigger, "updated_at": stamp}
         if data.get("csr"):
             updates["csr"] = data["csr"]
         if data.get("approver"):
             updates["approver"] = data["approver"]
-        if new.held_entered_seq != pos.held_entered_seq or any(k in data for k in _ORDER_DATA):
+        if new.held_entered_seq != pos.held_entered_seq or not _ORDER_DATA.isdisjoint(data):
             order_data = json.loads(row["data"] or "{}")
             order_data.update((k, data[k]) for k in _ORDER_DATA if k in data)
             if new.held_entered_seq is not None:
@@ -307,7 +308,7 @@ class Engine:
     def _order(self, row: dict) -> Order:
         if self._states[row["state"]].carries_certificate:
             return self.get(row["id"])
-        return Order.from_record({**row, "certificate": None})
+        return Order.from_record(row)  # no certificate in this state
 
     def get(self, order_id: str) -> Order:
         rec = self.store.order(order_id)

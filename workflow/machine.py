@@ -6,16 +6,14 @@ ever ran at once, never one per thread), loads the order into it, and fires the 
 The Machine does the rest with callbacks generated from states/ data:
 
 - ``conditions``: the named guards of states.guards; the first refusal's reason is kept;
-- ``before`` every transition, ``step_position``: the lifecycle's one step function
-  (states.step) moves the order's position and sets or restores its deadline;
-- ``on_enter`` of each state, ``queue_<state>_effects``: the state's entry effects and
-  reminders as outbox rows.
+- ``on_enter`` of each state, ``enter_<state>``: the lifecycle's one step function
+  (states.step) moves the order's position and sets or restores its deadline, then the
+  state's entry effects and reminders become outbox rows.
 
 The engine then writes what the model holds. Nothing here touches the database.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
@@ -34,15 +32,16 @@ class OrderModel:
 
     state: str  # kept by the Machine
 
-    def load(self, row: Mapping[str, Any], contract, now: datetime, data: Mapping[str, Any],
-             position: Position) -> None:
+    def load(self, row: Mapping[str, Any], contract, now: datetime, stamp: str,
+             data: Mapping[str, Any], position: Position) -> None:
         self.ctx = GuardContext(row, contract, now, data)
+        self.stamp = stamp
         self.position = position
         self.effects: list[tuple] = []
         self.refusal: str | None = None
 
     def clear(self) -> None:
-        self.ctx = self.position = self.effects = self.refusal = None  # type: ignore[assignment]
+        self.ctx = self.position = self.effects = self.refusal = self.stamp = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -69,27 +68,23 @@ def _condition(name: str):
     return check
 
 
-def _step_callback(steps: Steps):
-    def step_position(event) -> None:
+def _entry_callback(state: State, steps: Steps, reminder_days: Mapping[str, Any]):
+    """``enter_<state>``: the lifecycle's step function moves the order's position (and
+    sets or restores its deadline); then the outbox rows entering ``state`` queues."""
+    resume_trigger = steps.lifecycle.resume_trigger
+
+    def enter(event) -> None:
         model = event.model
+        ctx = model.ctx
         try:
-            model.position = steps.step(model.position, event.event.name, event.transition.dest,
-                                        model.ctx.now, model.ctx.data.get("reason") or model.refusal)
+            pos = model.position = steps.step(model.position, event.event.name, state.name,
+                                              ctx.now, ctx.data.get("reason") or model.refusal)
         except StepRefused as exc:
-            raise InvalidTransition(model.ctx.order["id"], event.transition.source,
-                                    event.event.name, str(exc)) from None
-    return step_position
-
-
-def _entry_callback(state: State, resume_trigger: str, reminder_days: Mapping[str, Any]):
-    """``queue_<state>_effects``: the outbox rows entering ``state`` queues."""
-
-    def queue(event) -> None:
-        model = event.model
-        ctx, pos = model.ctx, model.position
+            raise InvalidTransition(ctx.order["id"], event.transition.source, event.event.name,
+                                    str(exc)) from None
         order, now = ctx.order, ctx.now
         resumed = event.event.name == resume_trigger
-        seq, stamp, rows = pos.entered_seq, iso(now), model.effects
+        seq, stamp, rows = pos.entered_seq, model.stamp, model.effects
         for effect in state.effects:
             if resumed and not effect.bound:
                 continue  # resume re-queues the work, it does not repeat the mail
@@ -110,8 +105,8 @@ def _entry_callback(state: State, resume_trigger: str, reminder_days: Mapping[st
                                  f"{order['id']}:{seq}:notify:{reminder.template}:{days}d", 1,
                                  iso(at)))
 
-    queue.__name__ = f"queue_{state.name}_effects"
-    return queue
+    enter.__name__ = f"enter_{state.name}"
+    return enter
 
 
 class OrderMachine:
@@ -119,15 +114,12 @@ class OrderMachine:
         self.lifecycle = lifecycle
         self.steps = Steps(lifecycle)
         conditions = {n: _condition(n) for n in GUARDS}
-        step_position = _step_callback(self.steps)
         self.machine = Machine(
             model=None,
-            states=[{"name": s.name,
-                     "on_enter": [_entry_callback(s, lifecycle.resume_trigger, reminder_days)]}
+            states=[{"name": s.name, "on_enter": [_entry_callback(s, self.steps, reminder_days)]}
                     for s in lifecycle.states],
             transitions=[{"trigger": t.trigger, "source": t.source, "dest": t.dest,
-                          "conditions": [conditions[c] for c in t.conditions],
-                          "before": [step_position]}
+                          "conditions": [conditions[c] for c in t.conditions]}
                          for t in lifecycle.transitions],
             initial=lifecycle.initial,
             auto_transitions=False,
@@ -136,23 +128,21 @@ class OrderMachine:
         )
         self.triggers = frozenset(lifecycle.triggers)
         self._free: list[OrderModel] = []
-        self._lock = threading.Lock()
 
     def _borrow(self) -> OrderModel:
-        with self._lock:
-            model = self._free.pop() if self._free else None
-        if model is None:
+        try:
+            return self._free.pop()  # list.pop/append are atomic: no lock needed
+        except IndexError:
             model = OrderModel()
             self.machine.add_model(model, initial=self.lifecycle.initial)
-        return model
+            return model
 
     def _give_back(self, model: OrderModel) -> None:
         model.clear()
-        with self._lock:
-            self._free.append(model)
+        self._free.append(model)
 
     def move(self, row: Mapping[str, Any], position: Position, trigger: str, contract,
-             now: datetime, data: Mapping[str, Any]) -> Move:
+             now: datetime, stamp: str, data: Mapping[str, Any]) -> Move:
         """Fire ``trigger`` on the order: its new position, the outbox rows to queue, and
         the first refusal met on the way (a fallback transition caught a refused one:
         ``place`` → ``rejected``); InvalidTransition when nothing moves."""
@@ -161,7 +151,7 @@ class OrderMachine:
         model = self._borrow()
         try:
             self.machine.set_state(position.state, model=model)
-            model.load(row, contract, now, data, position)
+            model.load(row, contract, now, stamp, data, position)
             try:
                 moved = model.trigger(trigger)  # type: ignore[attr-defined]
             except MachineError:

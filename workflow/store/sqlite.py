@@ -88,8 +88,9 @@ class SQLiteStore:
                 raise self._unavailable(exc) from None
 
     @contextmanager
-    def immediate(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT on the raw connection; rolls back on any exception."""
+    def transaction(self) -> Iterator[Transaction]:
+        """One command: BEGIN IMMEDIATE … COMMIT (ROLLBACK on any exception), the writes
+        as methods of the Transaction."""
         with self._lock:
             conn = self.conn
             try:
@@ -97,7 +98,7 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from None
             try:
-                yield conn
+                yield Transaction(conn)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
@@ -107,10 +108,10 @@ class SQLiteStore:
                 raise
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """One command: BEGIN IMMEDIATE … COMMIT, the writes as methods."""
-        with self.immediate() as conn:
-            yield Transaction(conn)
+    def immediate(self) -> Iterator[sqlite3.Connection]:
+        """:meth:`transaction` on the raw connection (migrations, tests and tools)."""
+        with self.transaction() as tx:
+            yield tx.conn
 
     @contextmanager
     def snapshot(self) -> Iterator["SQLiteStore"]:

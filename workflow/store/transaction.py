@@ -1,6 +1,7 @@
 """The writes of one command, inside its ``BEGIN IMMEDIATE`` transaction."""
 from __future__ import annotations
 
+import functools
 import sqlite3
 from contextlib import contextmanager
 from typing import Iterable, Iterator
@@ -21,6 +22,16 @@ _INSERT_NOTICE = (
     "INSERT OR IGNORE INTO outbox (order_id, seq, state, effect, param, idem_key, bound, "
     "status, attempts, next_at, created_at) VALUES (?,?,?,?,?,?,?,'pending',0,?,?)")
 _FREE = "lease_owner = NULL, lease_until = NULL"
+
+
+@functools.lru_cache(maxsize=64)
+def _update_sql(columns: tuple[str, ...]) -> str:
+    """The statement for one set of columns, made once (commands set the same few sets)."""
+    unknown = set(columns) - set(ORDER_COLUMNS)
+    if unknown:  # column names become SQL text: only the schema's own
+        raise ValueError(f"not an orders column: {', '.join(sorted(unknown))}")
+    sets = ", ".join(f"{c} = ?" for c in columns)
+    return f"UPDATE orders SET {sets} WHERE id = ? AND version = ?"
 
 
 class Transaction:
@@ -54,7 +65,7 @@ class Transaction:
     def insert_order(self, row: dict) -> bool:
         """False when the id is taken (the caller draws another)."""
         try:
-            self.conn.execute(_INSERT_ORDER, tuple(row.get(c) for c in ORDER_COLUMNS))
+            self.conn.execute(_INSERT_ORDER, tuple(map(row.get, ORDER_COLUMNS)))
         except sqlite3.IntegrityError:
             if self.order_exists(row["id"]):
                 return False
@@ -68,9 +79,7 @@ class Transaction:
     def update_order(self, order_id: str, version: int, updates: dict) -> int | None:
         """Write ``updates`` if the row is still at ``version``; else the version found
         (None: the order is gone). Returns ``version`` on success."""
-        sets = ", ".join(f"{k} = ?" for k in updates)
-        cur = self.conn.execute(f"UPDATE orders SET {sets} WHERE id = ? AND version = ?",
-                                (*updates.values(), order_id, version))
+        cur = self.conn.execute(_update_sql(tuple(updates)), (*updates.values(), order_id, version))
         if cur.rowcount == 1:
             return version
         found = self.conn.execute("SELECT version FROM orders WHERE id = ?", (order_id,)).fetchone()
@@ -92,7 +101,7 @@ class Transaction:
         return row[0] if row else None
 
     def append_event(self, event: dict) -> None:
-        self.conn.execute(_INSERT_EVENT, tuple(event.get(c) for c in EVENT_COLUMNS))
+        self.conn.execute(_INSERT_EVENT, tuple(map(event.get, EVENT_COLUMNS)))
 
     def append_events(self, events: Iterable[dict]) -> None:
         self.conn.executemany(_INSERT_EVENT, [tuple(e.get(c) for c in EVENT_COLUMNS)
@@ -109,7 +118,7 @@ class Transaction:
         ``renewal_of`` that already has a renewal) as text, or None when it went in."""
         try:
             with self.savepoint("import_order"):
-                self.conn.execute(_INSERT_ORDER, tuple(row.get(c) for c in ORDER_COLUMNS))
+                self.conn.execute(_INSERT_ORDER, tuple(map(row.get, ORDER_COLUMNS)))
                 self.append_events(events)
                 if certificate:
                     self.put_certificate(certificate, replace=False)
