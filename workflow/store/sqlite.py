@@ -116,12 +116,12 @@ class SQLiteStore:
     @contextmanager
     def snapshot(self) -> Iterator["SQLiteStore"]:
         """A read transaction (BEGIN DEFERRED): every read inside sees one moment."""
-        with self._lock:
-            self.conn.execute("BEGIN")
+        with self.reading() as conn:
+            conn.execute("BEGIN")
             try:
                 yield self
             finally:
-                self.conn.execute("COMMIT")
+                conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
