@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from states import LIFECYCLE  # noqa: E402
 from workflow.clock import iso  # noqa: E402
 from workflow.history.replay import replay_rows  # noqa: E402
-from workflow.store.sqlite import Store  # noqa: E402
+from workflow.store.sqlite import SQLiteStore as Store  # noqa: E402
 
 # Histories as (trigger, source, dest) steps; every one is a path of states.LIFECYCLE.
 HAPPY = (("place", "new", "ordered"), ("pay", "ordered", "paid"), ("submit", "paid", "submitted"),
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             raw_best = min(raw_best, time.perf_counter() - t0)
             assert rows == n_events, (rows, n_events)
             t0 = time.perf_counter()
-            out = replay_rows(conn, LIFECYCLE, None, verify=True)
+            out = replay_rows(store, LIFECYCLE, None, verify=True)
             replay_best = min(replay_best, time.perf_counter() - t0)
             refused = sum(1 for r in out if not r["ok"])
             assert len(out) == n_orders, (len(out), n_orders)

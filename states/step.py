@@ -36,41 +36,63 @@ class Position(NamedTuple):
     reason: str | None = None
 
 
+class _Action(NamedTuple):
+    """What one (trigger, source, dest) of the lifecycle does, worked out once."""
+
+    deadline: object          # the destination's Deadline, or None
+    records_reason: bool
+    resumes: bool             # the resume trigger out of the hold state
+    holds: bool               # into the hold state
+    default_reason: str
+
+
+_new_position = tuple.__new__  # Position(...) without the keyword machinery: replay's hot path
+
+
 class Steps:
     """``step`` over one Lifecycle, with its lookups made once."""
 
     def __init__(self, lifecycle: Lifecycle) -> None:
         self.lifecycle = lifecycle
-        self._moves = frozenset((t.trigger, t.source, t.dest) for t in lifecycle.transitions)
-        self._states = {s.name: s for s in lifecycle.states}
-        self._reasons = {t.name: t.reason for t in lifecycle.trigger_rules}
-        self._hold, self._resume = lifecycle.hold_state, lifecycle.resume_trigger
+        states = {s.name: s for s in lifecycle.states}
+        reasons = {t.name: t.reason for t in lifecycle.trigger_rules}
+        hold, resume = lifecycle.hold_state, lifecycle.resume_trigger
+        self._actions = {
+            (t.trigger, t.source, t.dest): _Action(
+                states[t.dest].deadline, states[t.dest].records_reason,
+                t.trigger == resume and t.source == hold, t.dest == hold,
+                reasons.get(t.trigger) or t.trigger)
+            for t in lifecycle.transitions}
 
     def allows(self, trigger: str, source: str, dest: str) -> bool:
-        return (trigger, source, dest) in self._moves
+        return (trigger, source, dest) in self._actions
 
-    def step(self, pos: Position, trigger: str, dest: str, at: datetime,
+    def step(self, pos: Position, trigger: str, dest: str, at: datetime | str,
              reason: str | None = None) -> Position:
-        """The position after ``trigger`` moved the order to ``dest`` at ``at``, or
-        StepRefused saying why the lifecycle does not allow it."""
-        source = pos.state
-        if (trigger, source, dest) not in self._moves:
+        """The position after ``trigger`` moved the order to ``dest`` at ``at`` (an aware
+        datetime, or its ISO 8601 text as events store it: parsed only when a deadline
+        needs it), or StepRefused saying why the lifecycle does not allow it."""
+        source = pos[0]
+        action = self._actions.get((trigger, source, dest))
+        if action is None:
             raise StepRefused(f"({trigger}: {source} → {dest}) is refused by this lifecycle")
-        state = self._states[dest]
-        seq = pos.version + 1
-        deadline = state.deadline
-        if trigger == self._resume and source == self._hold:
+        deadline, records_reason, resumes, holds, default_reason = action
+        seq = pos[1] + 1
+        if resumes:
             if dest != pos.held_from:
                 raise StepRefused(f"({trigger} → {dest}) but the order was held from {pos.held_from}")
             at_ = pos.held_deadline if deadline else None
             return Position(dest, seq, pos.held_entered_seq or seq, at_,
                             deadline.trigger if at_ else None)
-        new = Position(dest, seq, seq, at + deadline.after if deadline else None,
-                       deadline.trigger if deadline else None, pos.held_from, pos.held_deadline,
-                       pos.held_entered_seq, pos.reason)
-        if dest == self._hold:
+        if deadline is None:
+            new = _new_position(Position, (dest, seq, seq, None, None) + pos[5:])
+        else:
+            when = datetime.fromisoformat(at) if isinstance(at, str) else at
+            new = _new_position(Position, (dest, seq, seq, when + deadline.after, deadline.trigger)
+                                + pos[5:])
+        if holds:
             new = new._replace(held_from=source, held_deadline=pos.deadline_at,
                                held_entered_seq=pos.entered_seq)
-        if state.records_reason:
-            new = new._replace(reason=reason or self._reasons.get(trigger) or trigger)
+        if records_reason:
+            new = new._replace(reason=reason or default_reason)
         return new

@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Iterator
 
 from states import LIFECYCLE, Lifecycle, Position, StepRefused, Steps
 
-from workflow.clock import iso, parse_iso
+from workflow.clock import iso
 from workflow.errors import NotFound, ValidationError
 from workflow.history.progress import progress as progress_bar
 
@@ -89,14 +89,14 @@ class Folder:
                 current, pos, error = order_id, Position(initial), None
             elif error is not None:
                 continue
-            if seq != pos.version + 1:
+            if seq != pos[1] + 1:  # pos[1]: version, pos[0]: state (the hot path)
                 error = f"event {pos.version + 1} missing (next is {seq})"
                 continue
-            if source != pos.state:
+            if source != pos[0]:
                 error = f"event {seq} ({trigger}) starts from {source} but the order was {pos.state}"
                 continue
             try:
-                pos = step(pos, trigger, dest, parse_iso(at))
+                pos = step(pos, trigger, dest, at)
             except StepRefused as exc:
                 error = f"event {seq} {exc}"
         if current is not _NO_ORDER:

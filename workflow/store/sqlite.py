@@ -9,6 +9,7 @@ SQLite's busy, full and read-only conditions become :class:`StoreUnavailable`.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import threading
@@ -260,14 +261,22 @@ class SQLiteStore:
 
     def event_steps(self, ids: list[str] | None) -> Iterator[tuple]:
         """(order_id, seq, at, trigger, source, dest) of every event, by order and seq,
-        streamed (the store stays this thread's until the iteration ends)."""
+        streamed in chunks."""
         sql, args = "SELECT order_id, seq, at, trigger, source, dest FROM events", ()
         if ids is not None:
             sql, args = sql + f" WHERE order_id IN ({', '.join('?' * len(ids))})", tuple(ids)
         with self.reading() as conn:
             cur = conn.execute(sql + " ORDER BY order_id, seq", args)
             cur.row_factory = None  # plain tuples: the fold unpacks them
-            yield from cur
+
+        def chunks() -> Iterator[list[tuple]]:
+            while True:
+                with self.reading():  # held per chunk, not per row
+                    rows = cur.fetchmany(5000)
+                if not rows:
+                    return
+                yield rows
+        return itertools.chain.from_iterable(chunks())
 
     def export_rows(self) -> tuple[Iterator, Iterator, Iterator]:
         """Orders, certificates and events, each ordered by order id (and seq); use
