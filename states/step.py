@@ -13,7 +13,7 @@ entering a state that records a reason records the given one or the trigger's de
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 from states.lifecycle import Lifecycle
 
@@ -46,9 +46,6 @@ class _Action(NamedTuple):
     default_reason: str
 
 
-_new_position = tuple.__new__  # Position(...) without the keyword machinery: replay's hot path
-
-
 class Steps:
     """``step`` over one Lifecycle, with its lookups made once."""
 
@@ -67,32 +64,61 @@ class Steps:
     def allows(self, trigger: str, source: str, dest: str) -> bool:
         return (trigger, source, dest) in self._actions
 
-    def step(self, pos: Position, trigger: str, dest: str, at: datetime | str,
+    def fold(self, pos: Position, events: Iterable[tuple],
+             reason: str | None = None) -> tuple[Position, str | None]:
+        """Move ``pos`` through ``events``: (order_id, seq, at, trigger, source, dest) rows
+        of one order in seq order (order_id is not read; ``at`` an aware datetime or its
+        ISO 8601 text, parsed only when a deadline needs it). Returns the position reached
+        and None, or the position before the first event the lifecycle refuses and why.
+        ``reason`` is recorded by a state that records one (the engine's single event).
+
+        The one implementation of the rules: the engine steps one event through it, replay
+        a whole history (in one loop over local variables: it runs once per event)."""
+        actions = self._actions
+        state, version, entered, deadline, deadline_trigger, held_from, held_deadline, \
+            held_seq, why = pos
+        error = None
+        for _, seq, at, trigger, source, dest in events:
+            if seq != version + 1:
+                error = f"event {version + 1} missing (next is {seq})"
+                break
+            if source != state:
+                error = f"event {seq} ({trigger}) starts from {source} but the order was {state}"
+                break
+            action = actions.get((trigger, source, dest))
+            if action is None:
+                error = f"event {seq} ({trigger}: {source} → {dest}) is refused by this lifecycle"
+                break
+            limit, records_reason, resumes, holds, default_reason = action
+            if resumes:
+                if dest != held_from:
+                    error = f"event {seq} ({trigger} → {dest}) but the order was held from {held_from}"
+                    break
+                deadline = held_deadline if limit else None
+                deadline_trigger = limit.trigger if deadline else None
+                entered, why = held_seq or seq, None
+                held_from = held_deadline = held_seq = None
+            else:
+                if holds:  # keep what the hold suspends: the state, its deadline and visit
+                    held_from, held_deadline, held_seq = source, deadline, entered
+                if limit is None:
+                    deadline = deadline_trigger = None
+                else:
+                    deadline = (datetime.fromisoformat(at) if at.__class__ is str else at) \
+                        + limit.after
+                    deadline_trigger = limit.trigger
+                entered = seq
+                if records_reason:
+                    why = reason or default_reason
+            state, version = dest, seq
+        return Position(state, version, entered, deadline, deadline_trigger, held_from,
+                        held_deadline, held_seq, why), error
+
+    def step(self, pos: Position, trigger: str, dest: str, at: datetime,
              reason: str | None = None) -> Position:
-        """The position after ``trigger`` moved the order to ``dest`` at ``at`` (an aware
-        datetime, or its ISO 8601 text as events store it: parsed only when a deadline
-        needs it), or StepRefused saying why the lifecycle does not allow it."""
-        source = pos[0]
-        action = self._actions.get((trigger, source, dest))
-        if action is None:
-            raise StepRefused(f"({trigger}: {source} → {dest}) is refused by this lifecycle")
-        deadline, records_reason, resumes, holds, default_reason = action
-        seq = pos[1] + 1
-        if resumes:
-            if dest != pos.held_from:
-                raise StepRefused(f"({trigger} → {dest}) but the order was held from {pos.held_from}")
-            at_ = pos.held_deadline if deadline else None
-            return Position(dest, seq, pos.held_entered_seq or seq, at_,
-                            deadline.trigger if at_ else None)
-        if deadline is None:
-            new = _new_position(Position, (dest, seq, seq, None, None) + pos[5:])
-        else:
-            when = datetime.fromisoformat(at) if isinstance(at, str) else at
-            new = _new_position(Position, (dest, seq, seq, when + deadline.after, deadline.trigger)
-                                + pos[5:])
-        if holds:
-            new = new._replace(held_from=source, held_deadline=pos.deadline_at,
-                               held_entered_seq=pos.entered_seq)
-        if records_reason:
-            new = new._replace(reason=reason or default_reason)
+        """The position after ``trigger`` moved the order to ``dest`` at ``at``, or
+        StepRefused saying why the lifecycle does not allow it: :meth:`fold` of one event."""
+        new, error = self.fold(pos, ((None, pos[1] + 1, at, trigger, pos[0], dest),), reason)
+        if error:
+            raise StepRefused(error)
         return new

@@ -18,16 +18,15 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import Callable, Iterable, Iterator
 
-from states import LIFECYCLE, Lifecycle, Position, StepRefused, Steps
+from states import LIFECYCLE, Lifecycle, Position, Steps
 
 from workflow.clock import iso
 from workflow.errors import NotFound, ValidationError
 from workflow.history.progress import progress as progress_bar
-
-_NO_ORDER = object()       # before the first row: equal to no order id
-
 
 @dataclass(slots=True)
 class Folded:
@@ -78,29 +77,10 @@ class Folder:
         """rows: (order_id, seq, at, trigger, source, dest) ordered by order_id, seq.
         Yields (order_id, Folded) once per order; after a refusal the rest of that
         order's events are skipped."""
-        step, initial = self.steps.step, self.lifecycle.initial
-        current = _NO_ORDER
-        pos = Position(initial)
-        error = None
-        for order_id, seq, at, trigger, source, dest in rows:
-            if order_id != current:
-                if current is not _NO_ORDER:
-                    yield current, Folded(pos.state, pos.version, iso(pos.deadline_at), error)
-                current, pos, error = order_id, Position(initial), None
-            elif error is not None:
-                continue
-            if seq != pos[1] + 1:  # pos[1]: version, pos[0]: state (the hot path)
-                error = f"event {pos.version + 1} missing (next is {seq})"
-                continue
-            if source != pos[0]:
-                error = f"event {seq} ({trigger}) starts from {source} but the order was {pos.state}"
-                continue
-            try:
-                pos = step(pos, trigger, dest, at)
-            except StepRefused as exc:
-                error = f"event {seq} {exc}"
-        if current is not _NO_ORDER:
-            yield current, Folded(pos.state, pos.version, iso(pos.deadline_at), error)
+        fold, start = self.steps.fold, Position(self.lifecycle.initial)
+        for order_id, events in groupby(rows, key=itemgetter(0)):
+            pos, error = fold(start, events)
+            yield order_id, Folded(pos.state, pos.version, iso(pos.deadline_at), error)
 
 
 _COMPARED = ("state", "version", "deadline_at")
