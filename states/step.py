@@ -1,9 +1,10 @@
 """The one step function: what a trigger does to an order's position in its lifecycle.
 
-The engine calls it for every command (after the ``transitions`` Machine has picked the
-destination with the guards); replay calls it for every recorded event (guards are not
-re-run: they judged the world as it was). So a what-if lifecycle changes both the same
-way. Pure: no I/O; times are aware datetimes.
+``Steps.fold`` is the one implementation. The engine steps one event through it for every
+command (``Steps.step``, after the ``transitions`` Machine has picked the destination with
+the guards); replay folds each recorded history through it (guards are not re-run: they
+judged the world as it was). So a what-if lifecycle changes both the same way. Pure: no
+I/O; times are aware datetimes.
 
 Rules, all read from the Lifecycle: entering a state with a deadline sets ``at + after``;
 entering the hold state keeps the suspended state, deadline and visit (``entered_seq``)
@@ -47,7 +48,7 @@ class _Action(NamedTuple):
 
 
 class Steps:
-    """``step`` over one Lifecycle, with its lookups made once."""
+    """``fold`` and ``step`` over one Lifecycle, with its lookups made once."""
 
     def __init__(self, lifecycle: Lifecycle) -> None:
         self.lifecycle = lifecycle
