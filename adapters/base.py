@@ -123,7 +123,9 @@ class Submission:
 
 @dataclass(frozen=True)
 class Pending:
-    """Not issued yet; ask again after ``retry_after`` seconds."""
+    """Not done yet, and not a failure (a CA still validating): ask again after
+    ``retry_after`` seconds. certflow's one "not yet" type: effect handlers return it
+    too (``workflow.effects.outcome.Later`` is this class)."""
 
     retry_after: float = 60.0
     detail: str = ""

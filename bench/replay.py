@@ -29,7 +29,7 @@ from pathlib import Path
 from states import LIFECYCLE
 from workflow.clock import iso
 from workflow.history.replay import replay_rows
-from workflow.store.sqlite import Store
+from workflow.store.sqlite import SQLiteStore as Store
 
 # Histories as (trigger, source, dest) steps; every one is a path of states.LIFECYCLE.
 HAPPY = (("place", "new", "ordered"), ("pay", "ordered", "paid"), ("submit", "paid", "submitted"),
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             raw_best = min(raw_best, time.perf_counter() - t0)
             assert rows == n_events, (rows, n_events)
             t0 = time.perf_counter()
-            out = replay_rows(conn, LIFECYCLE, None, verify=True)
+            out = replay_rows(store, LIFECYCLE, None, verify=True)
             replay_best = min(replay_best, time.perf_counter() - t0)
             refused = sum(1 for r in out if not r["ok"])
             assert len(out) == n_orders, (len(out), n_orders)

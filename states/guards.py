@@ -66,6 +66,12 @@ def _held_from_here(ctx: GuardContext) -> str | None:
     return None if held == ctx.dest else f"order was held from {held}, not {ctx.dest}"
 
 
+def _mail_validation(ctx: GuardContext) -> str | None:
+    if ctx.order.get("validation") in ("email", "email-whois"):
+        return None
+    return "validation is not by approval mail"
+
+
 GUARDS: Mapping[str, Callable[[GuardContext], str | None]] = {
     "contract_active": _contract_active,
     "flex_has_fixed_ip": _flex_has_fixed_ip,
@@ -74,13 +80,6 @@ GUARDS: Mapping[str, Callable[[GuardContext], str | None]] = {
     "has_csr": _has_csr,
     "has_certificate": _has_certificate,
     "held_from_here": _held_from_here,
+    "mail_validation": _mail_validation,
 }
 
-
-def refusal(names: tuple[str, ...], ctx: GuardContext) -> str | None:
-    """The first failing guard's reason, or None when all pass."""
-    for name in names:
-        reason = GUARDS[name](ctx)
-        if reason:
-            return reason
-    return None

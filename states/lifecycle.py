@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NamedTuple
 
 PLANS = ("lite", "basic", "pro", "flex", "secure", "advance", "expert", "ex-cloud")
 #: plans whose application-only variant exists (ex-cloud without a supported Plesk)
@@ -29,14 +30,48 @@ class Effect:
     bound: bool = True
 
 
+class Deadline(NamedTuple):
+    """Fired by the daemon when the order still sits in the state ``after`` its entry.
+    ``reason`` may say ``{days}``: it is filled from ``after``, never written out."""
+
+    after: timedelta
+    trigger: str
+    reason: str = "deadline passed: {trigger}"
+
+    @property
+    def reason_text(self) -> str:
+        return self.reason.format(days=self.after.days, trigger=self.trigger)
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """Notices queued on entering a state, ``days`` (a list in ``[deadlines] <days_setting>``
+    of config.toml) before the state's deadline; only when guard ``when`` passes, and not
+    again when an order is resumed into the state."""
+
+    template: str
+    days_setting: str
+    when: str | None = None
+
+
 @dataclass(frozen=True)
 class State:
     name: str
     description: str
     effects: tuple[Effect, ...] = ()
-    #: (duration, trigger) fired by the daemon when the order is still here
-    deadline: tuple[timedelta, str] | None = None
+    #: fired by the daemon when the order is still here (a (duration, trigger) pair is
+    #: accepted and made a Deadline)
+    deadline: Deadline | None = None
     final: bool = False
+    #: a certificate has been issued to an order in this state (``Order.certificate``)
+    carries_certificate: bool = False
+    #: entering the state records why (``Order.reason``): given, or the trigger's default
+    records_reason: bool = False
+    reminders: tuple[Reminder, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.deadline is not None and not isinstance(self.deadline, Deadline):
+            object.__setattr__(self, "deadline", Deadline(*self.deadline))
 
 
 @dataclass(frozen=True)
@@ -46,8 +81,20 @@ class Transition:
     dest: str
     #: guard names (states.guards.GUARDS); all must pass
     conditions: tuple[str, ...] = ()
-    #: who may fire it from outside (operator CLI / library); effects fire the rest
     description: str = ""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A trigger's rules. ``public`` ones may be fired from outside (operator CLI, the
+    library's ``Engine.fire``); the others only by effects, deadlines and the dispatcher.
+    ``data`` are the keys it accepts (anything else is refused naming the key);
+    ``reason`` is recorded when it enters a state that records a reason without one."""
+
+    name: str
+    public: bool = False
+    data: tuple[str, ...] = ()
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +104,16 @@ class Lifecycle:
     transitions: tuple[Transition, ...]
     #: states from which `hold` may move an order, and `resume` brings it back
     holdable: tuple[str, ...] = field(default=())
+    trigger_rules: tuple[Trigger, ...] = ()
+    #: the state `hold` enters, and the trigger that brings an order back from it
+    hold_state: str = "on_hold"
+    resume_trigger: str = "resume"
+    hold_trigger: str = "hold"
+    #: the state in which an order takes the customer's CSR (Engine.submit_csr), and the
+    #: trigger it fires; the trigger a recorded certificate fires (Engine.record_certificate)
+    customer_csr_state: str = "awaiting_csr"
+    csr_trigger: str = "submit"
+    certificate_trigger: str = "issue"
 
     def state(self, name: str) -> State:
         for s in self.states:
@@ -72,12 +129,30 @@ class Lifecycle:
     def triggers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.trigger for t in self.transitions))
 
-    def table(self) -> dict[tuple[str, str], tuple[str, ...]]:
-        """(trigger, source) -> allowed destinations, for replay's dict-lookup fold."""
-        out: dict[tuple[str, str], tuple[str, ...]] = {}
-        for t in self.transitions:
-            out[(t.trigger, t.source)] = out.get((t.trigger, t.source), ()) + (t.dest,)
-        return out
+    def trigger(self, name: str) -> Trigger:
+        for t in self.trigger_rules:
+            if t.name == name:
+                return t
+        return Trigger(name)
+
+    @property
+    def public_triggers(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.trigger_rules if t.public)
+
+    @property
+    def final_states(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states if s.final)
+
+    @property
+    def certificate_states(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states if s.carries_certificate)
+
+    def deadline_reason(self, trigger: str) -> str:
+        """The reason recorded when a state's deadline fires ``trigger``."""
+        for s in self.states:
+            if s.deadline and s.deadline.trigger == trigger:
+                return s.deadline.reason_text
+        return f"deadline passed: {trigger}"
 
 
 NOTIFY = "notify"
@@ -95,30 +170,37 @@ _STATES = (
                    Effect("make_csr", when="full_service"),
                    Effect("request_csr", when="application_only"))),
     State("awaiting_csr", "application-only: waiting for the customer's CSR",
-          deadline=(timedelta(days=30), "cancel")),
+          deadline=Deadline(timedelta(days=30), "cancel",
+                            "the customer's CSR did not arrive within {days} days")),
     State("submitted", "application sent to the CA",
           effects=(Effect("submit_ca"),)),
     State("awaiting_approval", "CA accepted; approval mail sent or validation file placed",
           effects=(Effect(NOTIFY, "approval_pending", bound=False),
                    Effect("poll_ca")),
-          deadline=(timedelta(days=10), "expire")),
+          deadline=Deadline(timedelta(days=10), "expire",
+                            "the domain administrator did not approve within {days} days"),
+          reminders=(Reminder("approval_reminder", "approval_reminder_days",
+                              when="mail_validation"),)),
     State("issued", "certificate and chain received and verified",
           effects=(Effect("cleanup_validation", bound=False),
                    Effect("install", when="full_service"),
-                   Effect("deliver", when="application_only"))),
+                   Effect("deliver", when="application_only")),
+          carries_certificate=True),
     State("installed", "installed and verified on every target",
-          effects=(Effect(NOTIFY, "installed", bound=False),), final=True),
+          effects=(Effect(NOTIFY, "installed", bound=False),), final=True,
+          carries_certificate=True),
     # the deliver effect *is* the mail with the certificate attached: nothing more to send
-    State("delivered", "application-only: certificate sent to the customer", final=True),
+    State("delivered", "application-only: certificate sent to the customer", final=True,
+          carries_certificate=True),
     State("cancelled", "approval expired, admin refused, or customer cancelled",
           effects=(Effect(NOTIFY, "cancelled", bound=False),
                    Effect("cleanup_validation", bound=False),
-                   Effect("cancel_ca", bound=False)), final=True),
+                   Effect("cancel_ca", bound=False)), final=True, records_reason=True),
     State("rejected", "cannot be applied for, or the CA refused",
           effects=(Effect(NOTIFY, "rejected", bound=False),
-                   Effect("cleanup_validation", bound=False)), final=True),
+                   Effect("cleanup_validation", bound=False)), final=True, records_reason=True),
     State("on_hold", "an effect failed past its retries; an operator must act",
-          effects=(Effect(NOTIFY, "on_hold", bound=False),)),
+          effects=(Effect(NOTIFY, "on_hold", bound=False),), records_reason=True),
 )
 
 _TRANSITIONS = (
@@ -141,5 +223,24 @@ _TRANSITIONS = (
     *(_T("resume", "on_hold", s, ("held_from_here",), "operator resumed") for s in _HOLDABLE),
 )
 
+_TRIGGERS = (
+    # public: the operator CLI and the library may fire these
+    Trigger("place", public=True),
+    Trigger("pay", public=True),
+    Trigger("cancel", public=True, data=("reason",), reason="cancelled"),
+    Trigger("reject", public=True, data=("reason",), reason="refused"),
+    Trigger("resume", public=True),
+    # internal: only effects, deadlines and the dispatcher fire these; a customer CSR and
+    # a certificate from a manual CA enter through Engine.submit_csr / record_certificate
+    Trigger("submit", data=("csr",)),
+    Trigger("request_csr"),
+    Trigger("ca_accept", data=("application_id", "challenges", "approver")),
+    Trigger("issue", data=("certificate", "chain", "info")),
+    Trigger("install", data=("servers",)),
+    Trigger("deliver"),
+    Trigger("expire", data=("reason",), reason="approval not given within the deadline"),
+    Trigger("hold", data=("reason",), reason="an effect failed past its retries"),
+)
+
 LIFECYCLE = Lifecycle(initial="new", states=_STATES, transitions=_TRANSITIONS,
-                      holdable=_HOLDABLE)
+                      holdable=_HOLDABLE, trigger_rules=_TRIGGERS)

@@ -1,53 +1,71 @@
 """The engine: every command is one ``BEGIN IMMEDIATE`` transaction.
 
-load the order row → fire the trigger on the shared Machine (guards decide) → write the
-new state with ``version + 1`` → append the event (``seq`` = new version, gapless) →
-queue the entry effects in the outbox → set or clear the deadline → COMMIT.
-No network or file I/O happens inside that transaction; effects run after commit.
+load the order row → fire the trigger on the order's Machine model (guards decide; the
+lifecycle's step function moves the position; entry callbacks make the outbox rows) →
+write the new state with ``version + 1`` → append the event (``seq`` = new version,
+gapless) → queue the entry effects → COMMIT. No network or file I/O happens inside
+that transaction; effects run after commit.
+
+Outside callers fire only the triggers states/ marks public (:meth:`Engine.fire`); a
+customer's CSR and a manual CA's certificate come in through :meth:`submit_csr` and
+:meth:`record_certificate`, which check them first. Effects, deadlines and the
+dispatcher fire the internal triggers with :meth:`apply` inside :meth:`command`.
+
+One Engine may be shared by threads: its store serialises their use of its connection.
 """
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
-from datetime import datetime, timedelta
-from typing import Any, Callable
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Callable, Iterator
 
-from states import GUARDS, LIFECYCLE, GuardContext, Lifecycle
+from adapters.base import BadInput
+from states import LIFECYCLE, Lifecycle, Position
 from states.policy import WHOIS_MAIL_ENDED
 from workflow import config as config_mod
 from workflow.clock import Clock, SystemClock, iso, parse_iso
 from adapters.base import BadInput
-from workflow.errors import ConcurrencyError, NotFound, ValidationError
+from workflow.errors import ConcurrencyError, InvalidTransition, NotFound, ValidationError
 from workflow.intake import validate_order
-from workflow.machine import SharedMachine
+from workflow.machine import OrderMachine
 from workflow.model import Event, Order
-from workflow.store.sqlite import Store
+from workflow.store import Store, Transaction, open_store
 
 #: trigger data never written to events (secrets, or bulky and kept elsewhere)
 _PRIVATE_DATA = frozenset({"csr", "certificate", "chain", "token", "content", "private_key",
                            "info", "challenges"})
-#: states in which an order cannot have a certificate yet
-_BEFORE_CERTIFICATE = frozenset({"new", "ordered", "paid", "awaiting_csr", "submitted",
-                                 "awaiting_approval"})
-_ORDER_COLUMNS = ("id, state, version, entered_seq, common_name, sans, plan, contract, validation, "
-                  "approver, email, language, organization, unit, locality, prefecture, country, "
-                  "renewal_of, csr, reason, held_from, held_deadline, deadline_at, deadline_trigger, "
-                  "data, created_at, updated_at")
+#: trigger data kept in ``orders.data`` (the CA application and its challenges)
+_ORDER_DATA = frozenset({"application_id", "challenges"})
+#: random bits of an order id after its ``YYYYMMDD-`` prefix, and draws before giving up
+_ID_BYTES, _ID_DRAWS = 8, 8
+
+
+def _position(row: dict) -> Position:
+    """The lifecycle's part of an order row."""
+    held_seq = None
+    if row["held_from"]:
+        held_seq = json.loads(row["data"] or "{}").get("held_entered_seq")
+    return Position(row["state"], row["version"], row["entered_seq"],
+                    parse_iso(row["deadline_at"]), row["deadline_trigger"], row["held_from"],
+                    parse_iso(row["held_deadline"]), held_seq, row["reason"])
 
 
 class Engine:
     """Certificate orders as persisted state machines. See DESIGN "Library" contract."""
 
     def __init__(self, config: config_mod.Config, clock: Clock | None = None,
-                 lifecycle: Lifecycle = LIFECYCLE) -> None:
+                 lifecycle: Lifecycle = LIFECYCLE, store: Store | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self.lifecycle = lifecycle
-        self.machine = SharedMachine(lifecycle)
+        self.machine = OrderMachine(lifecycle, config["deadlines"])
         st = config["store"]
-        self.store = Store(st["path"], st["synchronous"], st["busy_timeout_ms"])
+        self.store: Store = store or open_store(st["path"], st["synchronous"],
+                                                st["busy_timeout_ms"])
         self._states = {s.name: s for s in lifecycle.states}
+        self._rules = {t.name: t for t in lifecycle.trigger_rules}
         self._after_commit: list[Callable[[], None]] = []
         self._adapters = None
 
@@ -61,7 +79,7 @@ class Engine:
     @property
     def keys(self):
         from workflow.keystore import KeyStore
-        return KeyStore(self)
+        return KeyStore(self.store, self.adapters, self.config, self.clock)
 
     @property
     def adapters(self):
@@ -81,6 +99,14 @@ class Engine:
     def now(self) -> datetime:
         return self.clock.now()
 
+    @contextmanager
+    def command(self) -> Iterator[Transaction]:
+        """One command's transaction; after it commits, the on_commit callbacks run."""
+        with self.store.transaction() as tx:
+            yield tx
+        for callback in self._after_commit:
+            callback()
+
     # --- commands -----------------------------------------------------------------
 
     def place(self, *, actor: str = "api", **fields: Any) -> Order:
@@ -91,27 +117,29 @@ class Engine:
         approver = self._approver(of.validation, of.approver, of.common_name, now)
         if of.renewal_of:
             self.get(of.renewal_of)
-        order_id = f"{now:%Y%m%d}-{secrets.token_hex(4)}"
+        stamp = iso(now)
         row = {
-            "id": order_id, "state": self.lifecycle.initial, "version": 0, "entered_seq": 0,
+            "id": None, "state": self.lifecycle.initial, "version": 0, "entered_seq": 0,
             "common_name": of.common_name, "sans": json.dumps(list(of.sans)), "plan": of.plan,
             "contract": of.contract, "validation": of.validation, "approver": approver,
             "email": of.email, "language": of.language, "organization": of.organization,
             "unit": of.unit, "locality": of.locality, "prefecture": of.prefecture,
             "country": of.country, "renewal_of": of.renewal_of, "csr": None, "reason": None,
             "held_from": None, "held_deadline": None, "deadline_at": None,
-            "deadline_trigger": None, "data": "{}", "created_at": iso(now), "updated_at": iso(now),
+            "deadline_trigger": None, "data": "{}", "created_at": stamp, "updated_at": stamp,
         }
-        with self.store.immediate() as conn:
-            if of.renewal_of and conn.execute("SELECT 1 FROM orders WHERE renewal_of = ?",
-                                              (of.renewal_of,)).fetchone():
+        with self.command() as tx:
+            if of.renewal_of and tx.has_renewal(of.renewal_of):
                 raise ValidationError("renewal_of", f"order {of.renewal_of} already has a renewal",
                                       of.renewal_of)
-            conn.execute(f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES "
-                         f"({', '.join('?' * len(row))})", tuple(row.values()))
-            row = self.apply(conn, row, "place", {}, actor, now)
-        self._committed()
-        return Order.from_row(row, None)
+            for _ in range(_ID_DRAWS):
+                row["id"] = f"{now:%Y%m%d}-{secrets.token_hex(_ID_BYTES)}"
+                if tx.insert_order(row):
+                    break
+            else:  # 8 collisions of 64 random bits: the random source is broken
+                raise RuntimeError("could not draw a free order id")
+            row = self.apply(tx, row, "place", {}, actor, now)
+        return self._order(row)
 
     def _approver(self, validation: str, approver: str | None, cn: str, now: datetime) -> str | None:
         from adapters.contacts.approvers import check_approver, default_approver  # pure BR 3.2.2.4.4 rule
@@ -134,25 +162,52 @@ class Engine:
 
     def fire(self, order_id: str, trigger: str, *, actor: str = "api",
              expected_version: int | None = None, **data: Any) -> Order:
-        """Fire ``trigger`` on one order in one transaction; InvalidTransition when the
-        lifecycle or a guard refuses, ConcurrencyError when ``expected_version`` is stale."""
-        if trigger == "issue" and "info" not in data:
-            data = self.verified_certificate(order_id, data)
-        with self.store.immediate() as conn:
-            row = self._load(conn, order_id)
+        """Fire a public ``trigger`` on one order in one transaction; InvalidTransition
+        when it is internal, or the lifecycle or a guard refuses, ValidationError for data
+        the trigger does not take, ConcurrencyError when ``expected_version`` is stale."""
+        rule = self._rules.get(trigger)
+        if rule is None or not rule.public:
+            current = self.get(order_id)
+            why = (f"{trigger} is fired by certflow itself, not from outside (public: "
+                   f"{', '.join(self.lifecycle.public_triggers)})" if rule else None)
+            raise InvalidTransition(order_id, current.state, trigger, why or
+                                    f"unknown trigger {trigger!r}")
+        for key in data:
+            if key not in rule.data:
+                raise ValidationError(key, f"trigger {trigger} takes no {key!r} (it takes: "
+                                      f"{', '.join(rule.data) or 'nothing'})", key)
+        return self._fire(order_id, trigger, data, actor, expected_version)
+
+    def _fire(self, order_id: str, trigger: str, data: dict, actor: str,
+              expected_version: int | None = None) -> Order:
+        with self.command() as tx:
+            row = self.load(tx, order_id)
             if expected_version is not None and row["version"] != expected_version:
                 raise ConcurrencyError(order_id, expected_version, row["version"])
-            row = self.apply(conn, row, trigger, data, actor, self.now())
-            order = self._order(conn, row)
-        self._committed()
-        return order
+            row = self.apply(tx, row, trigger, data, actor, self.now())
+        return self._order(row)
 
-    def _order(self, conn: sqlite3.Connection, row: dict) -> Order:
-        cert = None
-        if row["state"] not in _BEFORE_CERTIFICATE:
-            cert = conn.execute("SELECT serial, not_before, not_after, sha256 FROM certificates "
-                                "WHERE order_id = ?", (row["id"],)).fetchone()
-        return Order.from_row(row, cert)
+    def submit_csr(self, order_id: str, csr: bytes | str, *, actor: str = "api") -> Order:
+        """The customer's CSR (PEM or DER) of an application-only order waiting for it;
+        checked (names, key, hash, signature) before anything is stored."""
+        order = self.get(order_id)
+        waiting = self.lifecycle.customer_csr_state
+        if order.state != waiting:
+            raise ValidationError("state", f"order {order_id} is {order.state}, not {waiting}",
+                                  order.state)
+        try:
+            pem = self.adapters.keys.check_customer_csr(csr, order.names)
+        except BadInput as exc:
+            raise ValidationError(exc.field or "csr", exc.message) from None
+        return self._fire(order_id, self.lifecycle.csr_trigger, {"csr": pem}, actor,
+                          order.version)
+
+    def record_certificate(self, order_id: str, certificate: str, chain: str = "", *,
+                           actor: str = "api") -> Order:
+        """A certificate a CA sent by other means (manual CA), verified against the
+        order's key, names and the trust roots before anything is stored."""
+        data = self.verified_certificate(order_id, {"certificate": certificate, "chain": chain})
+        return self._fire(order_id, self.lifecycle.certificate_trigger, data, actor)
 
     def verified_certificate(self, order_id: str, data: dict) -> dict:
         """Check a certificate from any CA against the order's key, names and trust roots."""
@@ -169,172 +224,105 @@ class Engine:
             raise ValidationError(exc.field or "certificate", exc.message) from None
         return {**data, "info": info}
 
-    def _committed(self) -> None:
-        for callback in self._after_commit:
-            callback()
+    # --- the internal path (effects, deadlines, dispatcher) -------------------------
 
-    def _load(self, conn: sqlite3.Connection, order_id: str) -> dict:
-        row = conn.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ?", (order_id,)).fetchone()
+    def load(self, tx: Transaction, order_id: str) -> dict:
+        """The order row inside ``tx``; NotFound when there is none."""
+        row = tx.load_order(order_id)
         if row is None:
             raise NotFound("order", order_id)
-        return dict(row)
-
-    def apply(self, conn: sqlite3.Connection, row: dict, trigger: str, data: dict,
-              actor: str, now: datetime) -> dict:
-        """The body of every command, inside the caller's transaction. Returns the new row."""
-        source = row["state"]
-        contract = self.config.contracts.get(row["contract"])
-        ctx = GuardContext(row, contract, now, data)
-        dest, refusal = self.machine.resolve(row["id"], source, trigger, ctx)
-        seq = row["version"] + 1
-        state = self._states[dest]
-        stamp = iso(now)
-        updates: dict[str, Any] = {"state": dest, "version": seq, "updated_at": stamp}
-        reason = data.get("reason") or (refusal if dest == "rejected" else None)
-        if dest in ("rejected", "cancelled", "on_hold"):
-            updates["reason"] = reason or {"expire": "approval not given within the deadline",
-                                           "cancel": "cancelled"}.get(trigger, trigger)
-        elif trigger == "resume":
-            updates["reason"] = None
-        # order data changes only on these triggers: skip the JSON round trip otherwise
-        touches_data = trigger in ("ca_accept", "resume") or dest == "on_hold"
-        order_data = json.loads(row["data"] or "{}") if touches_data else None
-        if trigger == "submit":
-            updates["csr"] = data.get("csr") or row["csr"]
-        elif trigger == "ca_accept":
-            for key in ("application_id", "challenges"):
-                if key in data:
-                    order_data[key] = data[key]
-            if data.get("approver"):
-                updates["approver"] = data["approver"]
-        elif trigger == "issue":
-            info = data["info"]
-            conn.execute("INSERT OR REPLACE INTO certificates VALUES (?,?,?,?,?,?,?,?,?)", (
-                row["id"], info.serial, iso(info.not_before), iso(info.not_after), info.sha256,
-                json.dumps(list(info.names)), data["certificate"], data.get("chain") or "", stamp))
-            data = {**data, "serial": info.serial, "sha256": info.sha256}
-        if dest == "on_hold":
-            updates["held_from"], updates["held_deadline"] = source, row["deadline_at"]
-        # deadline: entering a state with one sets it; resume restores the held one
-        entered_seq = seq
-        if trigger == "resume":
-            entered_seq = order_data.pop("held_entered_seq", seq)
-            updates["held_from"] = updates["held_deadline"] = None
-            deadline = row["held_deadline"] if state.deadline else None
-        elif state.deadline:
-            deadline = iso(now + state.deadline[0])
-        else:
-            deadline = None
-        if dest == "on_hold":
-            order_data["held_entered_seq"] = row["entered_seq"]
-        updates["deadline_at"] = deadline
-        updates["deadline_trigger"] = state.deadline[1] if (state.deadline and deadline) else None
-        updates["entered_seq"] = entered_seq
-        if touches_data:
-            updates["data"] = json.dumps(order_data, separators=(",", ":"))
-        sets = ", ".join(f"{k} = ?" for k in updates)
-        cur = conn.execute(f"UPDATE orders SET {sets} WHERE id = ? AND version = ?",
-                           (*updates.values(), row["id"], row["version"]))
-        if cur.rowcount != 1:
-            found = conn.execute("SELECT version FROM orders WHERE id = ?", (row["id"],)).fetchone()
-            raise ConcurrencyError(row["id"], row["version"], found[0] if found else None)
-        event_data = {k: v for k, v in data.items() if k not in _PRIVATE_DATA and v is not None}
-        if "reason" in updates and updates["reason"] and dest != source:
-            event_data.setdefault("reason", updates["reason"])
-        conn.execute("INSERT INTO events (order_id, seq, at, trigger, source, dest, actor, data) "
-                     "VALUES (?,?,?,?,?,?,?,?)",
-                     (row["id"], seq, stamp, trigger, source, dest, actor,
-                      json.dumps(event_data, ensure_ascii=False, separators=(",", ":"))
-                      if event_data else None))
-        row.update(updates)
-        self._queue_effects(conn, row, state, contract, entered_seq, now, stamp,
-                            resumed=(trigger == "resume"))
         return row
 
-    def _queue_effects(self, conn: sqlite3.Connection, row: dict, state, contract,
-                       seq: int, now: datetime, stamp: str, resumed: bool) -> None:
-        rows = []
-        for effect in state.effects:
-            if resumed and not effect.bound:
-                continue  # resume re-queues the work, it does not repeat the mail
-            if effect.when and self._refuses(effect.when, row, contract, now):
-                continue
-            suffix = f":{effect.param}" if effect.param else ""
-            rows.append((row["id"], seq, state.name, effect.kind, effect.param,
-                         f"{row['id']}:{seq}:{effect.kind}{suffix}", int(effect.bound), stamp))
-        if state.name == "awaiting_approval" and row["validation"] in ("email", "email-whois") \
-                and row["deadline_at"] and not resumed:
-            deadline = parse_iso(row["deadline_at"])
-            for days in self.config["deadlines"]["approval_reminder_days"]:
-                at = deadline - timedelta(days=days)
-                if at > now:
-                    rows.append((row["id"], seq, state.name, "notify", "approval_reminder",
-                                 f"{row['id']}:{seq}:notify:approval_reminder:{days}d", 1, iso(at)))
-        if rows:
-            conn.executemany(
-                "INSERT INTO outbox (order_id, seq, state, effect, param, idem_key, bound, status, "
-                "attempts, next_at, created_at) VALUES (?,?,?,?,?,?,?,'pending',0,?,?) "
-                "ON CONFLICT(idem_key) DO UPDATE SET status='pending', attempts=0, "
-                "next_at=excluded.next_at, lease_owner=NULL, lease_until=NULL",
-                [(*r, stamp) for r in rows])
+    def apply(self, tx: Transaction, row: dict, trigger: str, data: dict,
+              actor: str, now: datetime) -> dict:
+        """Fire any trigger (public or internal) on ``row`` inside the caller's transaction
+        (:meth:`command`); returns the new row. The body of every command."""
+        source = row["state"]
+        contract = self.config.contracts.get(row["contract"])
+        pos = _position(row)
+        stamp = iso(now)
+        move = self.machine.move(row, pos, trigger, contract, now, stamp, data)
+        new = move.position
+        updates: dict[str, Any] = {
+            "state": new.state, "version": new.version, "entered_seq": new.entered_seq,
+            "reason": new.reason, "held_from": new.held_from,
+            "held_deadline": iso(new.held_deadline) if new.held_deadline else None,
+            "deadline_at": iso(new.deadline_at) if new.deadline_at else None,
+            "deadline_trigger": new.deadline_trigger, "updated_at": stamp}
+        if data.get("csr"):
+            updates["csr"] = data["csr"]
+        if data.get("approver"):
+            updates["approver"] = data["approver"]
+        if new.held_entered_seq != pos.held_entered_seq or not _ORDER_DATA.isdisjoint(data):
+            order_data = json.loads(row["data"] or "{}")
+            order_data.update((k, data[k]) for k in _ORDER_DATA if k in data)
+            if new.held_entered_seq is not None:
+                order_data["held_entered_seq"] = new.held_entered_seq
+            else:
+                order_data.pop("held_entered_seq", None)
+            updates["data"] = json.dumps(order_data, separators=(",", ":"))
+        found = tx.update_order(row["id"], row["version"], updates)
+        if found != row["version"]:
+            raise ConcurrencyError(row["id"], row["version"], found)
+        if "info" in data:
+            info = data["info"]
+            tx.put_certificate({
+                "order_id": row["id"], "serial": info.serial, "not_before": iso(info.not_before),
+                "not_after": iso(info.not_after), "sha256": info.sha256,
+                "names": json.dumps(list(info.names)), "cert_pem": data["certificate"],
+                "chain_pem": data.get("chain") or "", "issued_at": stamp})
+            data = {**data, "serial": info.serial, "sha256": info.sha256}
+        event_data = {k: v for k, v in data.items() if k not in _PRIVATE_DATA and v is not None}
+        if new.reason and new.state != source and self._states[new.state].records_reason:
+            event_data.setdefault("reason", new.reason)
+        tx.append_event({
+            "order_id": row["id"], "seq": new.version, "at": stamp, "trigger": trigger,
+            "source": source, "dest": new.state, "actor": actor,
+            "data": json.dumps(event_data, ensure_ascii=False, separators=(",", ":"))
+            if event_data else None})
+        if move.effects:
+            tx.queue_effects(move.effects, stamp)
+        row.update(updates)
+        return row
 
     def poll_now(self, application_id: str) -> str | None:
         """The CA has news for this application (an approval): look at it on the next
         dispatch instead of at the next poll interval. Returns the order id."""
-        with self.store.immediate() as conn:
-            row = conn.execute("SELECT id FROM orders WHERE json_extract(data, '$.application_id') = ?",
-                               (application_id,)).fetchone()
-            if row is None:
-                return None
-            conn.execute("UPDATE outbox SET next_at = ? WHERE order_id = ? AND effect = 'poll_ca' "
-                         "AND status = 'pending'", (iso(self.now()), row[0]))
-        self._committed()
-        return row[0]
+        with self.command() as tx:
+            order_id = tx.order_for_application(application_id)
+            if order_id is not None:
+                tx.poll_soon(order_id, "poll_ca", iso(self.now()))
+        return order_id
 
     def schedule_notice(self, order_id: str, template: str, key: str, at: datetime,
                         to: str | None = None, bound: bool = False) -> None:
         """Queue a message outside a transition (renewal reminders, notices to the
         operator). ``key`` makes it happen once; ``bound`` drops it if the order moves on."""
         param = f"{template}@{to}" if to else template
-        with self.store.immediate() as conn:
-            row = self._load(conn, order_id)
-            conn.execute(
-                "INSERT OR IGNORE INTO outbox (order_id, seq, state, effect, param, idem_key, bound, "
-                "status, attempts, next_at, created_at) VALUES (?,?,?,?,?,?,?,'pending',0,?,?)",
-                (order_id, row["entered_seq"], row["state"], "notify", param, key, int(bound),
-                 iso(at), iso(self.now())))
-        self._committed()
-
-    def _refuses(self, guard: str, row: dict, contract, now: datetime) -> bool:
-        return GUARDS[guard](GuardContext(row, contract, now)) is not None
+        with self.command() as tx:
+            row = self.load(tx, order_id)
+            tx.queue_notice((order_id, row["entered_seq"], row["state"], "notify", param, key,
+                             int(bound), iso(at)), iso(self.now()))
 
     # --- queries ------------------------------------------------------------------
 
+    def _order(self, row: dict) -> Order:
+        if self._states[row["state"]].carries_certificate:
+            return self.get(row["id"])
+        return Order.from_record(row)  # no certificate in this state
+
     def get(self, order_id: str) -> Order:
-        conn = self.store.conn
-        row = conn.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = ?", (order_id,)).fetchone()
-        if row is None:
+        rec = self.store.order(order_id)
+        if rec is None:
             raise NotFound("order", order_id)
-        cert = conn.execute("SELECT * FROM certificates WHERE order_id = ?", (order_id,)).fetchone()
-        return Order.from_row(row, cert)
+        return Order.from_record(rec)
 
     def list(self, state: str | None = None) -> list[Order]:
         if state is not None and state not in self._states:
             raise ValidationError("state", f"state {state!r} unknown: use one of "
                                   f"{', '.join(self.lifecycle.state_names)}", state)
-        sql = (f"SELECT {', '.join('o.' + c.strip() for c in _ORDER_COLUMNS.split(','))}, "
-               "c.serial, c.not_before, c.not_after, c.sha256 FROM orders o "
-               "LEFT JOIN certificates c ON c.order_id = o.id")
-        args: tuple = ()
-        if state:
-            sql += " WHERE o.state = ?"
-            args = (state,)
-        sql += " ORDER BY o.created_at, o.rowid"
-        return [Order.from_row(r, r) for r in self.store.conn.execute(sql, args)]
+        return [Order.from_record(r) for r in self.store.orders(state)]
 
     def history(self, order_id: str) -> list[Event]:
         self.get(order_id)
-        return [Event(r["order_id"], r["seq"], r["at"], r["trigger"], r["source"], r["dest"],
-                      r["actor"], json.loads(r["data"]) if r["data"] else {})
-                for r in self.store.conn.execute(
-                    "SELECT * FROM events WHERE order_id = ? ORDER BY seq", (order_id,))]
+        return [Event.from_record(r) for r in self.store.events(order_id)]

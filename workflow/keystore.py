@@ -7,30 +7,23 @@ from workflow.clock import iso
 
 
 class KeyStore:
-    def __init__(self, engine) -> None:
-        self.engine = engine
-
-    def _sealed(self, order_id: str) -> bytes | None:
-        row = self.engine.store.conn.execute("SELECT sealed FROM keys WHERE order_id = ?",
-                                             (order_id,)).fetchone()
-        return row[0] if row else None
+    def __init__(self, store, adapters, config, clock) -> None:
+        self.store, self.adapters, self.config, self.clock = store, adapters, config, clock
 
     def private_key(self, order, create: bool) -> bytes:
         """The order's key PEM. With ``create``, make it first if the order has none; a
         renewal keeps its predecessor's key when ``[renewal] fresh_key = false``."""
-        a = self.engine.adapters
-        sealed = self._sealed(order.id)
+        a = self.adapters
+        sealed = self.store.sealed_key(order.id)
         if sealed is None:
             if not create:
                 raise PermanentError(f"order {order.id} has no private key")
-            algorithm = self.engine.config["keys"]["algorithm"]
-            if order.renewal_of and not self.engine.config["renewal"]["fresh_key"]:
-                sealed = self._sealed(order.renewal_of)
+            algorithm = self.config["keys"]["algorithm"]
+            if order.renewal_of and not self.config["renewal"]["fresh_key"]:
+                sealed = self.store.sealed_key(order.renewal_of)
             if sealed is None:
                 sealed = a.vault.encrypt(a.keys.generate_key(algorithm))
-            with self.engine.store.immediate() as conn:
-                # a crashed earlier attempt may have stored one: the first key stays
-                conn.execute("INSERT OR IGNORE INTO keys VALUES (?, ?, ?, ?)",
-                             (order.id, algorithm, sealed, iso(self.engine.now())))
-            sealed = self._sealed(order.id)
+            with self.store.transaction() as tx:
+                tx.insert_key(order.id, algorithm, sealed, iso(self.clock.now()))
+            sealed = self.store.sealed_key(order.id)
         return a.vault.decrypt(sealed)

@@ -1,28 +1,54 @@
-"""The one shared ``transitions`` Machine built from a Lifecycle.
+"""The ``transitions`` Machine built from a Lifecycle, and the model it moves.
 
-Orders are not Machine objects: each thread owns one small model attached to the shared
-Machine; a command sets that model to the order's stored state, fires the trigger, and
-reads the destination. Guards are the named functions of states.guards; the first
-refusal's reason is kept so the caller can say why a move was refused.
+One Machine per Engine. A command borrows an :class:`OrderModel` (attached with
+``add_model`` when first made, kept in a small free list afterwards: as many as commands
+ever ran at once, never one per thread), loads the order into it, and fires the trigger.
+The Machine does the rest with callbacks generated from states/ data:
+
+- ``conditions``: the named guards of states.guards; the first refusal's reason is kept;
+- ``on_enter`` of each state, ``enter_<state>``: the lifecycle's one step function
+  (states.step) moves the order's position and sets or restores its deadline, then the
+  state's entry effects and reminders become outbox rows.
+
+The engine then writes what the model holds. Nothing here touches the database.
 """
 from __future__ import annotations
 
-import logging
-import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
 from transitions import Machine, MachineError
 
-from states import GUARDS, GuardContext, Lifecycle
+from states import GUARDS, GuardContext, Lifecycle, Position, State, StepRefused, Steps
+
+from workflow.clock import iso
 from workflow.errors import InvalidTransition
 
-logging.getLogger("transitions").setLevel(logging.WARNING)
 
+class OrderModel:
+    """The order one command moves: its row, contract, the time, the trigger's data, and
+    what the move produced (new position, outbox rows, the first refusal met)."""
 
-class _OrderModel:
-    """What the Machine moves: only a state and the context of the current fire."""
+    state: str  # kept by the Machine
 
-    def __init__(self) -> None:
-        self.ctx: GuardContext | None = None
+    def load(self, row: Mapping[str, Any], contract, now: datetime, stamp: str,
+             data: Mapping[str, Any], position: Position) -> None:
+        self.ctx = GuardContext(row, contract, now, data)
+        self.stamp = stamp
+        self.position = position
+        self.effects: list[tuple] = []
         self.refusal: str | None = None
+
+    def clear(self) -> None:
+        self.ctx = self.position = self.effects = self.refusal = self.stamp = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Move:
+    position: Position
+    effects: list[tuple]
+    refusal: str | None
 
 
 def _condition(name: str):
@@ -42,13 +68,56 @@ def _condition(name: str):
     return check
 
 
-class SharedMachine:
-    def __init__(self, lifecycle: Lifecycle) -> None:
+def _entry_callback(state: State, steps: Steps, reminder_days: Mapping[str, Any]):
+    """``enter_<state>``: the lifecycle's step function moves the order's position (and
+    sets or restores its deadline); then the outbox rows entering ``state`` queues."""
+    resume_trigger = steps.lifecycle.resume_trigger
+
+    def enter(event) -> None:
+        model = event.model
+        ctx = model.ctx
+        try:
+            pos = model.position = steps.step(model.position, event.event.name, state.name,
+                                              ctx.now, ctx.data.get("reason") or model.refusal)
+        except StepRefused as exc:
+            raise InvalidTransition(ctx.order["id"], event.transition.source, event.event.name,
+                                    str(exc)) from None
+        order, now = ctx.order, ctx.now
+        resumed = event.event.name == resume_trigger
+        seq, stamp, rows = pos.entered_seq, model.stamp, model.effects
+        for effect in state.effects:
+            if resumed and not effect.bound:
+                continue  # resume re-queues the work, it does not repeat the mail
+            if effect.when and GUARDS[effect.when](ctx):
+                continue
+            suffix = f":{effect.param}" if effect.param else ""
+            rows.append((order["id"], seq, state.name, effect.kind, effect.param,
+                         f"{order['id']}:{seq}:{effect.kind}{suffix}", int(effect.bound), stamp))
+        if resumed or pos.deadline_at is None:
+            return
+        for reminder in state.reminders:
+            if reminder.when and GUARDS[reminder.when](ctx):
+                continue
+            for days in reminder_days.get(reminder.days_setting, ()):
+                at = pos.deadline_at - timedelta(days=days)
+                if at > now:
+                    rows.append((order["id"], seq, state.name, "notify", reminder.template,
+                                 f"{order['id']}:{seq}:notify:{reminder.template}:{days}d", 1,
+                                 iso(at)))
+
+    enter.__name__ = f"enter_{state.name}"
+    return enter
+
+
+class OrderMachine:
+    def __init__(self, lifecycle: Lifecycle, reminder_days: Mapping[str, Any]) -> None:
         self.lifecycle = lifecycle
+        self.steps = Steps(lifecycle)
         conditions = {n: _condition(n) for n in GUARDS}
         self.machine = Machine(
             model=None,
-            states=list(lifecycle.state_names),
+            states=[{"name": s.name, "on_enter": [_entry_callback(s, self.steps, reminder_days)]}
+                    for s in lifecycle.states],
             transitions=[{"trigger": t.trigger, "source": t.source, "dest": t.dest,
                           "conditions": [conditions[c] for c in t.conditions]}
                          for t in lifecycle.transitions],
@@ -57,34 +126,38 @@ class SharedMachine:
             send_event=True,
             ignore_invalid_triggers=False,
         )
-        self._local = threading.local()
         self.triggers = frozenset(lifecycle.triggers)
+        self._free: list[OrderModel] = []
 
-    def _model(self) -> _OrderModel:
-        model = getattr(self._local, "model", None)
-        if model is None:
-            model = _OrderModel()
-            self.machine.add_model(model)
-            self._local.model = model
-        return model
-
-    def resolve(self, order_id: str, state: str, trigger: str,
-                ctx: GuardContext) -> tuple[str, str | None]:
-        """(destination, first refusal met on the way) of ``trigger`` from ``state``, or
-        InvalidTransition with the reason. A refusal with a destination happens when a
-        fallback transition caught a refused one (``place`` → ``rejected``)."""
-        if trigger not in self.triggers:
-            raise InvalidTransition(order_id, state, trigger, f"unknown trigger {trigger!r}")
-        model = self._model()
-        self.machine.set_state(state, model=model)
-        model.ctx = ctx
-        model.refusal = None
+    def _borrow(self) -> OrderModel:
         try:
-            moved = model.trigger(trigger)
-        except MachineError:
-            raise InvalidTransition(order_id, state, trigger) from None
+            return self._free.pop()  # list.pop/append are atomic: no lock needed
+        except IndexError:
+            model = OrderModel()
+            self.machine.add_model(model, initial=self.lifecycle.initial)
+            return model
+
+    def _give_back(self, model: OrderModel) -> None:
+        model.clear()
+        self._free.append(model)
+
+    def move(self, row: Mapping[str, Any], position: Position, trigger: str, contract,
+             now: datetime, stamp: str, data: Mapping[str, Any]) -> Move:
+        """Fire ``trigger`` on the order: its new position, the outbox rows to queue, and
+        the first refusal met on the way (a fallback transition caught a refused one:
+        ``place`` → ``rejected``); InvalidTransition when nothing moves."""
+        if trigger not in self.triggers:
+            raise InvalidTransition(row["id"], position.state, trigger, f"unknown trigger {trigger!r}")
+        model = self._borrow()
+        try:
+            self.machine.set_state(position.state, model=model)
+            model.load(row, contract, now, stamp, data, position)
+            try:
+                moved = model.trigger(trigger)  # type: ignore[attr-defined]
+            except MachineError:
+                raise InvalidTransition(row["id"], position.state, trigger) from None
+            if not moved:
+                raise InvalidTransition(row["id"], position.state, trigger, model.refusal)
+            return Move(model.position, model.effects, model.refusal)
         finally:
-            model.ctx = None
-        if not moved:
-            raise InvalidTransition(order_id, state, trigger, model.refusal)
-        return model.state, model.refusal  # type: ignore[attr-defined]
+            self._give_back(model)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -54,21 +54,22 @@ class Order:
         return out
 
     @classmethod
-    def from_row(cls, row: Any, cert: Any = None) -> "Order":
-        data = json.loads(row["data"] or "{}")
-        certificate = None
-        if cert is not None and cert["serial"]:
-            certificate = Certificate(cert["serial"], cert["not_before"], cert["not_after"], cert["sha256"])
+    def from_record(cls, rec: Mapping[str, Any]) -> "Order":
+        """The one way an Order is built: from a store record (the ``orders`` row, its
+        certificate summary under ``certificate``: a dict or None)."""
+        cert = rec.get("certificate")
         return cls(
-            id=row["id"], state=row["state"], version=row["version"],
-            common_name=row["common_name"], sans=tuple(json.loads(row["sans"] or "[]")),
-            plan=row["plan"], contract=row["contract"], validation=row["validation"],
-            approver=row["approver"], email=row["email"], language=row["language"],
-            organization=row["organization"], unit=row["unit"], locality=row["locality"],
-            prefecture=row["prefecture"], country=row["country"], deadline_at=row["deadline_at"],
-            reason=row["reason"], renewal_of=row["renewal_of"], csr=row["csr"],
-            held_from=row["held_from"], created_at=row["created_at"], updated_at=row["updated_at"],
-            certificate=certificate, data=data,
+            id=rec["id"], state=rec["state"], version=rec["version"],
+            common_name=rec["common_name"], sans=tuple(json.loads(rec["sans"] or "[]")),
+            plan=rec["plan"], contract=rec["contract"], validation=rec["validation"],
+            approver=rec["approver"], email=rec["email"], language=rec["language"],
+            organization=rec["organization"], unit=rec["unit"], locality=rec["locality"],
+            prefecture=rec["prefecture"], country=rec["country"], deadline_at=rec["deadline_at"],
+            reason=rec["reason"], renewal_of=rec["renewal_of"], csr=rec["csr"],
+            held_from=rec["held_from"], created_at=rec["created_at"], updated_at=rec["updated_at"],
+            certificate=Certificate(cert["serial"], cert["not_before"], cert["not_after"],
+                                    cert["sha256"]) if cert else None,
+            data=json.loads(rec["data"] or "{}"),
         )
 
 
@@ -82,6 +83,11 @@ class Event:
     dest: str
     actor: str
     data: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> "Event":
+        return cls(rec["order_id"], rec["seq"], rec["at"], rec["trigger"], rec["source"],
+                   rec["dest"], rec["actor"], json.loads(rec["data"]) if rec["data"] else {})
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "at": self.at, "trigger": self.trigger, "source": self.source,

@@ -108,11 +108,13 @@ def test_hold_and_resume_restore_the_approval_deadline(engine, clock):
     waiting = engine.get(o.id)
     assert waiting.state == "awaiting_approval" and waiting.deadline_at
     clock.advance(timedelta(days=2))
-    engine.fire(o.id, "hold", reason="CA unreachable")
+    with engine.command() as tx:  # the way the dispatcher holds an order
+        engine.apply(tx, engine.load(tx, o.id), "hold", {"reason": "CA unreachable"}, "effect",
+                     engine.now())
     clock.advance(timedelta(days=1))
     resumed = engine.fire(o.id, "resume")
     assert resumed.deadline_at == waiting.deadline_at
-    rows = replay_rows(engine.store.conn, LIFECYCLE, None, verify=True)
+    rows = replay_rows(engine.store, LIFECYCLE, None, verify=True)
     assert rows == [{"id": o.id, "ok": True, "state": "awaiting_approval", "error": None}]
 
 

@@ -5,10 +5,15 @@ from datetime import date, datetime, timezone
 import pytest
 
 import states
-from states import GUARDS, LIFECYCLE, GuardContext, refusal
+from states import GUARDS, LIFECYCLE, GuardContext, Steps
 from states.policy import max_lifetime_days, requested_lifetime, rule_at
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+def refusal(names, context):
+    """The first failing guard's reason, or None when all pass."""
+    return next((r for r in (GUARDS[n](context) for n in names) if r), None)
 
 
 def ctx(plan="basic", **contract):
@@ -34,6 +39,27 @@ def test_guards_decide_plan_rules():
 def test_approval_waits_ten_days_then_expires():
     deadline = LIFECYCLE.state("awaiting_approval").deadline
     assert deadline[0].days == 10 and deadline[1] == "expire"
+    assert LIFECYCLE.deadline_reason("expire") == \
+        "the domain administrator did not approve within 10 days"
+
+
+def test_deadline_reason_follows_the_duration():
+    """The reason text is derived from the lifecycle's timedelta, never written out."""
+    from datetime import timedelta
+    states_ = tuple(dataclasses.replace(s, deadline=s.deadline._replace(after=timedelta(days=14)))
+                    if s.name == "awaiting_approval" else s for s in LIFECYCLE.states)
+    variant = dataclasses.replace(LIFECYCLE, states=states_)
+    assert variant.deadline_reason("expire") == \
+        "the domain administrator did not approve within 14 days"
+
+
+def test_lifecycle_rules_live_in_states():
+    assert set(LIFECYCLE.public_triggers) == {"place", "pay", "cancel", "reject", "resume"}
+    assert set(LIFECYCLE.final_states) == {"installed", "delivered", "cancelled", "rejected"}
+    assert set(LIFECYCLE.certificate_states) == {"issued", "installed", "delivered"}
+    assert LIFECYCLE.trigger("cancel").data == ("reason",)
+    [reminder] = LIFECYCLE.state("awaiting_approval").reminders
+    assert reminder.days_setting == "approval_reminder_days"
 
 
 def test_lifecycle_is_frozen_and_replaceable():
@@ -41,8 +67,8 @@ def test_lifecycle_is_frozen_and_replaceable():
         LIFECYCLE.initial = "x"  # type: ignore[misc]
     variant = dataclasses.replace(LIFECYCLE, transitions=tuple(
         t for t in LIFECYCLE.transitions if t.trigger != "expire"))
-    assert ("expire", "awaiting_approval") not in variant.table()
-    assert ("expire", "awaiting_approval") in LIFECYCLE.table()
+    assert not Steps(variant).allows("expire", "awaiting_approval", "cancelled")
+    assert Steps(LIFECYCLE).allows("expire", "awaiting_approval", "cancelled")
 
 
 def test_states_package_does_no_io():

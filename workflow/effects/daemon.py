@@ -11,6 +11,9 @@ backend paying an order through the library): a watcher thread reads SQLite's
 ``PRAGMA data_version``, which changes whenever another connection commits, a few
 times a second, and wakes the dispatcher.
 
+A busy, full or read-only store (StoreUnavailable) does not stop the daemon: the job
+logs one line and the jobs pause, doubling up to a minute, until the store works again.
+
 SIGTERM/SIGINT finish the current effect (claimed-but-unstarted rows are released for
 the next worker) and exit 0.
 """
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sqlite3
 import threading
 import time
 from datetime import datetime, timezone
@@ -26,6 +28,7 @@ from datetime import datetime, timezone
 from workflow.effects import deadlines
 from workflow.effects import renewal
 from workflow.effects.dispatcher import Dispatcher
+from workflow.errors import StoreUnavailable
 
 log = logging.getLogger("certflow.daemon")
 
@@ -45,6 +48,8 @@ class Daemon:
         self._wanted = False                # a commit happened since dispatch last looked
         self._dispatching = False
         self._stop = threading.Event()
+        self._backoff = 0.0                 # seconds the jobs pause after StoreUnavailable
+        self._paused_until = 0.0
 
     # one pass of each job ---------------------------------------------------------
 
@@ -104,21 +109,32 @@ class Daemon:
 
     def _watch(self, scheduler) -> None:
         """Wake the dispatcher when another process commits to the database."""
-        conn = sqlite3.connect(self.engine.store.path, isolation_level=None,
-                               check_same_thread=False)
+        counter, close = self.engine.store.commit_counter()
         try:
-            last = conn.execute("PRAGMA data_version").fetchone()[0]
+            last = counter()
             while not self._stop.wait(WATCH_SECONDS):
-                try:
-                    version = conn.execute("PRAGMA data_version").fetchone()[0]
-                except sqlite3.Error as exc:  # e.g. locked during a checkpoint: look again
-                    log.debug("data_version: %s", exc)
-                    continue
-                if version != last:
+                version = counter()
+                if version is not None and version != last:
                     last = version
                     self._wake(scheduler)
         finally:
-            conn.close()
+            close()
+
+    def _guarded(self, job):
+        """A scheduled job that survives a busy, full or read-only store: it logs one line
+        and the jobs pause (1 s, doubling to a minute) while the condition lasts."""
+        def run() -> None:
+            if time.monotonic() < self._paused_until:
+                return
+            try:
+                job()
+                self._backoff = 0.0
+            except StoreUnavailable as exc:
+                self._backoff = min(max(self._backoff * 2, 1.0), 60.0)
+                self._paused_until = time.monotonic() + self._backoff
+                log.warning("%s; jobs paused %.0f s", exc.message, self._backoff)
+        run.__name__ = getattr(job, "__name__", "job")
+        return run
 
     def run_forever(self) -> None:
         """Run until SIGTERM/SIGINT; finish the current effect, then return (exit 0)."""
@@ -133,11 +149,11 @@ class Daemon:
             timezone=timezone.utc,
         )
         now = datetime.now(timezone.utc)
-        scheduler.add_job(self.deadlines, "interval", seconds=cfg["deadline_seconds"], id="deadlines",
+        scheduler.add_job(self._guarded(self.deadlines), "interval", seconds=cfg["deadline_seconds"], id="deadlines",
                           next_run_time=now)
-        scheduler.add_job(self._dispatch_job, "interval", seconds=cfg["dispatch_seconds"],
+        scheduler.add_job(self._guarded(self._dispatch_job), "interval", seconds=cfg["dispatch_seconds"],
                           id="dispatch", next_run_time=now)
-        scheduler.add_job(self.renewals, "interval", seconds=cfg["renewal_seconds"], id="renewals",
+        scheduler.add_job(self._guarded(self.renewals), "interval", seconds=cfg["renewal_seconds"], id="renewals",
                           next_run_time=now)
         self.engine.on_commit(lambda: self._wake(scheduler))
 

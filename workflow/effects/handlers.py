@@ -1,6 +1,7 @@
-"""What each effect kind does. A handler runs outside any transaction, talks to the
-adapters with the row's idempotency key, and returns an Outcome (a trigger to fire),
-a Later (look again), or None (done, nothing to fire)."""
+"""What each effect kind does. A handler gets an EffectContext (the order, its outbox
+row, the adapters, the clock), runs outside any transaction, talks to the adapters with
+the row's idempotency key, and returns an Outcome (a trigger to fire), a Later (look
+again), or None (done, nothing to fire)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,29 +11,29 @@ from adapters.base import (Application, Bundle, Challenge, DistinguishedName, Is
                            PermanentError, Refused, Target)
 from states.policy import requested_lifetime
 from workflow.clock import parse_iso
-from workflow.effects.dispatcher import Later, Outcome
+from workflow.effects.outcome import EffectContext, Later, Outcome
 from workflow.intake import registrable_domain
 from workflow.model import Order
 
-Handler = Callable[..., "Outcome | Later | None"]
+Handler = Callable[[EffectContext], "Outcome | Later | None"]
 
 
-def webroot_for(engine, order: Order) -> str | None:
-    contract = engine.config.contracts.get(order.contract) or {}
-    return contract.get("webroot") or engine.config["validation"]["webroot"]
+def webroot_for(config, order: Order) -> str | None:
+    contract = config.contracts.get(order.contract) or {}
+    return contract.get("webroot") or config["validation"]["webroot"]
 
 
-def application(engine, order: Order, key: str) -> Application:
-    now = engine.now()
+def application(ctx: EffectContext, order: Order, key: str) -> Application:
+    now = ctx.now()
     deadline = parse_iso(order.deadline_at) or now + timedelta(days=10)
     return Application(
         order_id=order.id, idempotency_key=key, common_name=order.common_name,
         names=order.names, csr_pem=order.csr or "", validation=order.validation,
         approver=order.approver, deadline_at=deadline, language=order.language,
-        not_after=now + requested_lifetime(now), webroot=webroot_for(engine, order))
+        not_after=now + requested_lifetime(now), webroot=webroot_for(ctx.config, order))
 
 
-def notice_context(engine, order: Order, **extra) -> dict:
+def notice_context(order: Order, **extra) -> dict:
     cert = order.certificate
     return {
         "order_id": order.id, "common_name": order.common_name, "names": list(order.names),
@@ -46,52 +47,52 @@ def notice_context(engine, order: Order, **extra) -> dict:
     }
 
 
-def send(engine, order: Order, template: str, key: str, to: str | None = None,
+def send(ctx: EffectContext, order: Order, template: str, key: str, to: str | None = None,
          attachments=(), **extra) -> None:
-    engine.adapters.notifier.send(Notice(
+    ctx.adapters.notifier.send(Notice(
         template=template, to=to or order.email, language=order.language,
-        context=notice_context(engine, order, **extra), idempotency_key=key,
+        context=notice_context(order, **extra), idempotency_key=key,
         attachments=tuple(attachments)))
 
 
 # --- handlers -----------------------------------------------------------------------
 
 
-def notify(engine, job: dict, order: Order):
+def notify(ctx: EffectContext):
+    job, order, lifecycle = ctx.job, ctx.order, ctx.lifecycle
     template, _, recipient = job["param"].partition("@")
     to = None
     if template == "on_hold" or recipient == "operator":
-        to = engine.config["notify"]["operator"]
+        to = ctx.config["notify"]["operator"]
     extra = {}
-    queued_in = engine.lifecycle.state(job["state"]) if job["state"] in engine.lifecycle.state_names else None
+    queued_in = lifecycle.state(job["state"]) if job["state"] in lifecycle.state_names else None
     if queued_in and queued_in.deadline and order.state != job["state"]:
         # a retry after the order moved on still tells the deadline of the state that queued it
-        at = engine.store.conn.execute("SELECT at FROM events WHERE order_id = ? AND seq = ?",
-                                       (order.id, job["seq"])).fetchone()
+        at = ctx.records.event_time(order.id, job["seq"])
         if at:
-            extra["deadline_at"] = parse_iso(at[0]) + queued_in.deadline[0]
-    send(engine, order, template, job["idem_key"], to=to, **extra)
+            extra["deadline_at"] = parse_iso(at) + queued_in.deadline.after
+    send(ctx, order, template, job["idem_key"], to=to, **extra)
     if template == "approval_reminder" and order.approver and order.approver != order.email:
-        send(engine, order, template, job["idem_key"] + ":approver", to=order.approver, **extra)
+        send(ctx, order, template, job["idem_key"] + ":approver", to=order.approver, **extra)
     return None
 
 
-def make_csr(engine, job: dict, order: Order):
+def make_csr(ctx: EffectContext):
     """Key (made once per order, sealed at rest) and a SHA-256 CSR with the order's DN."""
-    a = engine.adapters
-    key_pem = engine.keys.private_key(order, create=True)
+    a, order = ctx.adapters, ctx.order
+    key_pem = ctx.keys.private_key(order, create=True)
     dn = DistinguishedName(order.common_name, order.organization, order.locality,
                            order.prefecture, order.country, order.unit)
     return Outcome("submit", {"csr": a.keys.make_csr(key_pem, dn, order.names)})
 
 
-def request_csr(engine, job: dict, order: Order):
-    send(engine, order, "csr_request", job["idem_key"])
+def request_csr(ctx: EffectContext):
+    send(ctx, ctx.order, "csr_request", ctx.job["idem_key"])
     return Outcome("request_csr")
 
 
-def submit_ca(engine, job: dict, order: Order):
-    a = engine.adapters
+def submit_ca(ctx: EffectContext):
+    a, order = ctx.adapters, ctx.order
     approver = order.approver
     if order.validation == "email-whois":
         if a.contacts is None:
@@ -105,7 +106,7 @@ def submit_ca(engine, job: dict, order: Order):
             raise Refused(f"no domain administrator address found for {domain}")
         approver = contact.email
         order = _with(order, approver=approver)
-    app = application(engine, order, job["idem_key"])
+    app = application(ctx, order, ctx.job["idem_key"])
     submission = a.ca.submit(app)
     webroot = app.webroot
     for challenge in submission.challenges:
@@ -121,62 +122,61 @@ def submit_ca(engine, job: dict, order: Order):
     })
 
 
-def poll_ca(engine, job: dict, order: Order):
-    a = engine.adapters
+def poll_ca(ctx: EffectContext):
+    a, order = ctx.adapters, ctx.order
     app_id = order.data.get("application_id")
     if not app_id:
         raise PermanentError(f"order {order.id} has no CA application to poll")
-    result = a.ca.poll(app_id, application(engine, order, job["idem_key"]))
+    result = a.ca.poll(app_id, application(ctx, order, ctx.job["idem_key"]))
     if not isinstance(result, Issued):
         # the CA says when to ask again (the local CA: [ca] poll_seconds; ACME: Retry-After)
         return Later(max(result.retry_after, 1.0), result.detail)
-    data = engine.verified_certificate(order.id, {"certificate": result.certificate_pem,
+    data = ctx.verify(order.id, {"certificate": result.certificate_pem,
                                                   "chain": result.chain_pem})
     return Outcome("issue", data)
 
 
-def install(engine, job: dict, order: Order):
-    a = engine.adapters
-    cert = _certificate(engine, order, "install")
-    key_pem = engine.keys.private_key(order, create=False)
-    contract = engine.config.contracts.get(order.contract)
+def install(ctx: EffectContext):
+    a, order = ctx.adapters, ctx.order
+    cert_pem, chain_pem = _certificate(ctx, order, "install")
+    key_pem = ctx.keys.private_key(order, create=False)
+    contract = ctx.config.contracts.get(order.contract)
     if contract is None:
         raise PermanentError(f"contract {order.contract} of order {order.id} is no longer in "
                              "config: put it back (or its servers) to install", value=order.contract)
     targets = [Target(name=t.get("name") or t["path"].rstrip("/").rsplit("/", 1)[-1], path=t["path"],
                       reload=t.get("reload"), verify=t.get("verify")) for t in contract["targets"]]
-    a.installer.install(Bundle(order.common_name, cert["cert_pem"], cert["chain_pem"], key_pem,
-                               job["idem_key"]), targets)
+    a.installer.install(Bundle(order.common_name, cert_pem, chain_pem, key_pem,
+                               ctx.job["idem_key"]), targets)
     return Outcome("install", {"servers": [t.name for t in targets]})
 
 
-def deliver(engine, job: dict, order: Order):
-    a = engine.adapters
-    cert = _certificate(engine, order, "deliver")
-    send(engine, order, "delivered", job["idem_key"],
-         attachments=a.delivery_attachments(cert["cert_pem"], cert["chain_pem"], order.common_name))
+def deliver(ctx: EffectContext):
+    a, order = ctx.adapters, ctx.order
+    cert_pem, chain_pem = _certificate(ctx, order, "deliver")
+    send(ctx, order, "delivered", ctx.job["idem_key"],
+         attachments=a.delivery_attachments(cert_pem, chain_pem, order.common_name))
     return Outcome("deliver")
 
 
-def cleanup_validation(engine, job: dict, order: Order):
-    a = engine.adapters
-    webroot = webroot_for(engine, order)
+def cleanup_validation(ctx: EffectContext):
+    a, order = ctx.adapters, ctx.order
+    webroot = webroot_for(ctx.config, order)
     for c in order.data.get("challenges") or ():
         a.validator.remove(Challenge(c["kind"], c["domain"], c["name"], c.get("content", "")),
                            webroot)
     return None
 
 
-def cancel_ca(engine, job: dict, order: Order):
-    app_id = order.data.get("application_id")
+def cancel_ca(ctx: EffectContext):
+    app_id = ctx.order.data.get("application_id")
     if app_id:
-        engine.adapters.ca.cancel(app_id)
+        ctx.adapters.ca.cancel(app_id)
     return None
 
 
-def _certificate(engine, order: Order, purpose: str):
-    cert = engine.store.conn.execute("SELECT cert_pem, chain_pem FROM certificates WHERE order_id = ?",
-                                     (order.id,)).fetchone()
+def _certificate(ctx: EffectContext, order: Order, purpose: str) -> tuple[str, str]:
+    cert = ctx.records.certificate_pem(order.id)
     if cert is None:
         raise PermanentError(f"order {order.id} has no certificate to {purpose}")
     return cert

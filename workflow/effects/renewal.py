@@ -27,8 +27,7 @@ def _advised(engine, order_id: str) -> datetime | None:
     ca = engine.adapters.ca
     if not isinstance(ca, RenewalAdvisor):
         return None
-    pem = engine.store.conn.execute("SELECT cert_pem FROM certificates WHERE order_id = ?",
-                                    (order_id,)).fetchone()
+    pem = engine.store.certificate_pem(order_id)
     try:
         return ca.renewal_time(pem[0]).renew_at if pem else None
     except AdapterError as exc:  # advice only: without it the fraction decides
@@ -37,11 +36,10 @@ def _advised(engine, order_id: str) -> datetime | None:
 
 
 def candidates(engine) -> list[dict]:
-    return [dict(r) for r in engine.store.conn.execute(
-        "SELECT o.id, o.contract, c.not_before, c.not_after FROM orders o "
-        "JOIN certificates c ON c.order_id = o.id "
-        "WHERE o.state IN ('installed', 'delivered') "
-        "AND NOT EXISTS (SELECT 1 FROM orders r WHERE r.renewal_of = o.id)")]
+    """Orders in a final state that carries a certificate, without a renewal yet."""
+    lifecycle = engine.lifecycle
+    done = tuple(s for s in lifecycle.final_states if s in lifecycle.certificate_states)
+    return engine.store.renewal_candidates(done)
 
 
 def open_renewals(engine) -> list[str]:
@@ -72,9 +70,12 @@ def open_renewals(engine) -> list[str]:
                                contract=old.contract, email=old.email, validation=old.validation,
                                approver=old.approver if old.validation == "email" else None,
                                language=old.language, renewal_of=old.id)
-        except CertflowError as exc:
-            if isinstance(exc, ValidationError) and exc.field == "renewal_of":
+        except ValidationError as exc:
+            if exc.field == "renewal_of":
                 continue  # another daemon opened it first
+            log.error("renewal of %s refused: %s", old.id, exc)
+            continue
+        except (InvalidTransition, NotFound) as exc:
             log.error("renewal of %s refused: %s", old.id, exc)
             continue
         opened.append(new.id)

@@ -1,49 +1,32 @@
 """Replay: events are the truth, ``orders`` is a cache of their fold.
 
-Folding is one dict lookup per event (no Machine, no query per event): a recorded
-(trigger, source, dest) must be a transition of the lifecycle, ``seq`` must be gapless
-from 1, and each event must start where the previous one ended. The deadline is rebuilt
-the way the engine sets it: entering a state with a deadline sets ``at + duration``,
-``hold`` keeps the deadline it suspends, ``resume`` restores it (and must return to the
-state the order was held from).
+Each recorded (trigger, source, dest) goes through the lifecycle's one step function
+(states.step, the same the engine moves orders with): it must be a transition of the
+lifecycle, ``seq`` must be gapless from 1, and each event must start where the previous
+one ended. The deadline comes out as the engine set it (entering a state with a deadline
+sets ``at + duration``, ``hold`` keeps the deadline it suspends, ``resume`` restores it
+and must return to the state the order was held from).
 
 Guards are not re-run: they judged the world as it was (config, contracts, payment)
 when the event happened; replay judges whether the *lifecycle* allows the history. So a
 what-if lifecycle (``--states module:attr``) refuses an order exactly when one of its
-recorded steps no longer exists, and says at which event.
+recorded steps no longer exists, and says at which event; the same lifecycle given to
+``Engine(lifecycle=...)`` refuses the same moves.
 """
 from __future__ import annotations
 
 import importlib
 import sys
 from dataclasses import dataclass
-from datetime import timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Callable, Iterable, Iterator
 
-from states import LIFECYCLE, Lifecycle
-from workflow.clock import iso, parse_iso
+from states import LIFECYCLE, Lifecycle, Position, Steps
+
+from workflow.clock import iso
 from workflow.errors import NotFound, ValidationError
 from workflow.history.progress import progress as progress_bar
-
-#: the progress bar appears (on a terminal) only for replays at least this long
-
-_REFUSED = object()        # (trigger, source, dest) is not a transition of the lifecycle
-_NO_ORDER = object()       # before the first row: equal to no order id
-
-
-@dataclass(frozen=True)
-class _Hold:
-    """Entering on_hold: keep the suspended deadline (and set on_hold's own, if any)."""
-
-    limit: timedelta | None
-
-
-@dataclass(frozen=True)
-class _Resume:
-    """Back from on_hold: only to the held state; its deadline comes back if it has one."""
-
-    restore: bool
-
 
 @dataclass(slots=True)
 class Folded:
@@ -73,14 +56,6 @@ def load_lifecycle(ref: str | None) -> Lifecycle:
     return value
 
 
-def _deadline_text(pending) -> str | None:
-    """Deadlines are kept as (event time, duration) while folding and written out once."""
-    if pending is None:
-        return None
-    at, limit = pending
-    return iso(parse_iso(at) + limit)
-
-
 class Folder:
     """Folds recorded histories through one lifecycle.
 
@@ -90,19 +65,7 @@ class Folder:
 
     def __init__(self, lifecycle: Lifecycle) -> None:
         self.lifecycle = lifecycle
-        deadlines = {s.name: (s.deadline[0] if s.deadline else None) for s in lifecycle.states}
-        # (trigger, source, dest) -> what the step does to the deadline: None (clears it),
-        # a timedelta (sets at + it), _Hold, _Resume. Same rules as Engine.apply.
-        self.steps: dict[tuple[str, str, str], object] = {}
-        for t in lifecycle.transitions:
-            limit = deadlines.get(t.dest)
-            if t.trigger == "resume":
-                action = _Resume(bool(limit))
-            elif t.dest == "on_hold":
-                action = _Hold(limit)
-            else:
-                action = limit
-            self.steps[(t.trigger, t.source, t.dest)] = action
+        self.steps = Steps(lifecycle)
 
     def fold(self, events: Iterable) -> Folded:
         """events: (seq, at, trigger, source, dest) rows of one order, in seq order."""
@@ -114,75 +77,22 @@ class Folder:
         """rows: (order_id, seq, at, trigger, source, dest) ordered by order_id, seq.
         Yields (order_id, Folded) once per order; after a refusal the rest of that
         order's events are skipped."""
-        steps, initial = self.steps, self.lifecycle.initial
-        current = _NO_ORDER
-        state = deadline = held = held_from = error = None
-        version = 0
-        for order_id, seq, at, trigger, source, dest in rows:
-            if order_id != current:
-                if current is not _NO_ORDER:
-                    yield current, Folded(state, version, _deadline_text(deadline), error)
-                current, state, version, deadline, held, held_from, error = (
-                    order_id, initial, 0, None, None, None, None)
-            elif error is not None:
-                continue
-            if seq != version + 1:
-                error = f"event {version + 1} missing (next is {seq})"
-                continue
-            if source != state:
-                error = f"event {seq} ({trigger}) starts from {source} but the order was {state}"
-                continue
-            action = steps.get((trigger, source, dest), _REFUSED)
-            if action is None:
-                deadline = None
-            elif action.__class__ is timedelta:
-                deadline = (at, action)
-            elif action is _REFUSED:
-                error = f"event {seq} ({trigger}: {source} → {dest}) is refused by this lifecycle"
-                continue
-            elif action.__class__ is _Hold:
-                held, held_from = deadline, source
-                deadline = (at, action.limit) if action.limit else None
-            elif dest != held_from:  # _Resume
-                error = f"event {seq} ({trigger} → {dest}) but the order was held from {held_from}"
-                continue
-            else:
-                deadline = held if action.restore else None
-            state, version = dest, seq
-        if current is not _NO_ORDER:
-            yield current, Folded(state, version, _deadline_text(deadline), error)
-
-
-def _event_rows(conn, ids: list[str] | None):
-    sql = "SELECT order_id, seq, at, trigger, source, dest FROM events"
-    args: tuple = ()
-    if ids is not None:
-        sql += f" WHERE order_id IN ({', '.join('?' * len(ids))})"
-        args = tuple(ids)
-    cur = conn.execute(sql + " ORDER BY order_id, seq", args)
-    cur.row_factory = None  # plain tuples: the fold unpacks them
-    return cur
+        fold, start = self.steps.fold, Position(self.lifecycle.initial)
+        for order_id, events in groupby(rows, key=itemgetter(0)):
+            pos, error = fold(start, events)
+            yield order_id, Folded(pos.state, pos.version, iso(pos.deadline_at), error)
 
 
 _COMPARED = ("state", "version", "deadline_at")
 
 
-def replay_rows(conn, lifecycle: Lifecycle, ids: list[str] | None, verify: bool,
+def replay_rows(store, lifecycle: Lifecycle, ids: list[str] | None, verify: bool,
                 progress: Callable[[], None] | None = None) -> list[dict]:
     """Fold the events of ``ids`` (None: every order); one row ``{id, ok, state, error}``
     per order. With ``verify`` the fold must equal the stored state, version, deadline."""
-    stored: dict = {}
-    if verify:
-        sql = "SELECT id, state, version, deadline_at FROM orders"
-        args: tuple = ()
-        if ids is not None:
-            sql += f" WHERE id IN ({', '.join('?' * len(ids))})"
-            args = tuple(ids)
-        cur = conn.execute(sql, args)
-        cur.row_factory = None
-        stored = {r[0]: r[1:] for r in cur}
+    stored: dict = store.positions(ids) if verify else {}
     out = []
-    for order_id, f in Folder(lifecycle).fold_rows(_event_rows(conn, ids)):
+    for order_id, f in Folder(lifecycle).fold_rows(store.event_steps(ids)):
         row = {"id": order_id, "ok": f.error is None, "state": f.state, "error": f.error}
         if verify and f.error is None:
             want = stored.pop(order_id, None)
@@ -209,14 +119,13 @@ def run_replay(engine, ids: list[str], all_: bool, verify: bool, states_ref: str
     lifecycle = load_lifecycle(states_ref)
     if not ids and not all_:
         raise ValidationError("order_ids", "name order ids or use --all")
-    conn = engine.store.conn
+    store = engine.store
     ids = list(dict.fromkeys(ids))
     if ids:
-        known = {r[0] for r in conn.execute(
-            f"SELECT id FROM orders WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids))}
+        known = store.known_ids(ids)
         for order_id in ids:
             if order_id not in known:
                 raise NotFound("order", order_id)
-    total = len(ids) if ids else conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+    total = len(ids) if ids else store.order_count()
     with progress_bar("replaying", total if progress else 0) as advance:
-        return replay_rows(conn, lifecycle, ids or None, verify, advance)
+        return replay_rows(store, lifecycle, ids or None, verify, advance)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,6 +34,7 @@ from workflow.clock import iso
 from workflow.errors import ValidationError
 from workflow.history.progress import progress
 from workflow.history.replay import Folder
+from workflow.store.schema import ORDER_COLUMNS
 
 FORMAT = "certflow-orders"
 SCHEMA = 1
@@ -48,10 +48,6 @@ _CERT_FIELDS = ("serial", "not_before", "not_after", "sha256", "names", "cert_pe
 #: a progress bar on a terminal from this many orders on
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
-
-
 def _dump(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
@@ -61,21 +57,19 @@ def _dump(obj: Any) -> str:
 def export_file(engine, path: str) -> int:
     """Write every order with its history to ``path`` (JSON Lines, schema 1); return the
     number of orders. One read snapshot; the file appears complete or not at all."""
-    conn = engine.store.conn
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    conn.execute("BEGIN")  # one snapshot: orders and events from the same moment
     try:
-        total = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
-        columns = _columns(conn, "orders")
-        with open(tmp, "w", encoding="utf-8") as fh, progress("exporting", total) as advance:
-            fh.write(_dump({"format": FORMAT, "schema": SCHEMA, "exported_at": iso(engine.now()),
-                            "orders": total}) + "\n")
-            for obj in _export_objects(conn, columns):
-                fh.write(_dump(obj) + "\n")
-                advance()
-            fh.flush()
-            os.fsync(fh.fileno())
+        with engine.store.snapshot() as store:  # orders and events from the same moment
+            total = store.order_count()
+            with open(tmp, "w", encoding="utf-8") as fh, progress("exporting", total) as advance:
+                fh.write(_dump({"format": FORMAT, "schema": SCHEMA, "exported_at": iso(engine.now()),
+                                "orders": total}) + "\n")
+                for obj in _export_objects(*store.export_rows()):
+                    fh.write(_dump(obj) + "\n")
+                    advance()
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -83,16 +77,11 @@ def export_file(engine, path: str) -> int:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    finally:
-        conn.execute("COMMIT")
     return total
 
 
-def _export_objects(conn: sqlite3.Connection, columns: list[str]) -> Iterator[dict]:
+def _export_objects(orders: Iterator, certs: Iterator, events: Iterator) -> Iterator[dict]:
     """Orders with certificate and events, merged from three ordered scans (no query per order)."""
-    orders = conn.execute(f"SELECT {', '.join(columns)} FROM orders ORDER BY id")
-    certs = conn.execute(f"SELECT order_id, {', '.join(_CERT_FIELDS)} FROM certificates ORDER BY order_id")
-    events = conn.execute(f"SELECT order_id, {', '.join(_EVENT_FIELDS)} FROM events ORDER BY order_id, seq")
     cert = next(certs, None)
     event = next(events, None)
     for row in orders:
@@ -136,8 +125,7 @@ def import_file(engine, path: str) -> int:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError("file", f"{path}: cannot read: {exc}") from None
-    conn = engine.store.conn
-    columns = set(_columns(conn, "orders"))
+    columns = set(ORDER_COLUMNS)
     folder = Folder(engine.lifecycle)
     lines = text.splitlines()
     if not lines:
@@ -164,9 +152,9 @@ def import_file(engine, path: str) -> int:
     if "orders" in header and header["orders"] != len(parsed):
         raise ValidationError("line", f"{path}: the header announces {header['orders']} orders but "
                               f"the file holds {len(parsed)} (truncated?)")
-    with engine.store.immediate() as conn, progress("importing", len(parsed)) as advance:
+    with engine.store.transaction() as tx, progress("importing", len(parsed)) as advance:
         for n, obj in parsed:
-            _insert(conn, path, n, obj)
+            _insert(tx, path, n, obj)
             advance()
     return len(parsed)
 
@@ -249,29 +237,22 @@ def _check_order(obj: dict, columns: set[str], folder: Folder) -> None:
                        f"({trigger!r})")
 
 
-def _insert(conn: sqlite3.Connection, path: str, n: int, obj: dict) -> None:
+def _insert(tx, path: str, n: int, obj: dict) -> None:
     order_id = obj["id"]
-    if conn.execute("SELECT 1 FROM orders WHERE id = ?", (order_id,)).fetchone():
+    if tx.order_exists(order_id):
         raise ValidationError("id", f"{path}:{n}: order {order_id} already exists here; "
                               "nothing imported", order_id)
     row = {k: v for k, v in obj.items() if k not in ("certificate", "events")}
     for col in _JSON_COLUMNS:
         if col in row:
             row[col] = _dump(row[col] if row[col] is not None else ([] if col == "sans" else {}))
-    try:
-        conn.execute(f"INSERT INTO orders ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                     tuple(row.values()))
-        conn.executemany(
-            "INSERT INTO events (order_id, seq, at, trigger, source, dest, actor, data) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            [(order_id, e["seq"], e["at"], e["trigger"], e["source"], e["dest"], e.get("actor"),
-              _dump(e["data"]) if e.get("data") else None) for e in obj["events"]])
-        cert = obj.get("certificate")
-        if cert:
-            conn.execute(f"INSERT INTO certificates (order_id, {', '.join(_CERT_FIELDS)}) "
-                         f"VALUES (?{', ?' * len(_CERT_FIELDS)})",
-                         (order_id, *(_dump(cert.get(k) or []) if k == "names" else cert.get(k)
-                                      for k in _CERT_FIELDS)))
-    except sqlite3.IntegrityError as exc:  # e.g. a renewal_of that already has a renewal here
+    events = [{"order_id": order_id, **{k: e.get(k) for k in _EVENT_FIELDS},
+               "data": _dump(e["data"]) if e.get("data") else None} for e in obj["events"]]
+    cert = obj.get("certificate")
+    if cert:
+        cert = {"order_id": order_id, **{k: _dump(cert.get(k) or []) if k == "names"
+                                         else cert.get(k) for k in _CERT_FIELDS}}
+    conflict = tx.import_order(row, events, cert)
+    if conflict:  # e.g. a renewal_of that already has a renewal here
         raise ValidationError("line", f"{path}:{n}: order {order_id} conflicts with this "
-                              f"workspace ({exc}); nothing imported", order_id) from None
+                              f"workspace ({conflict}); nothing imported", order_id)

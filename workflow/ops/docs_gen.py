@@ -32,7 +32,7 @@ def _effect(effect: Effect) -> str:
 def _deadline(state: State) -> str:
     if not state.deadline:
         return "—"
-    duration, trigger = state.deadline
+    duration, trigger = state.deadline.after, state.deadline.trigger
     days, seconds = duration.days, duration.seconds
     amount = f"{days} days" if not seconds else f"{duration.total_seconds() / 3600:g} hours"
     return f"{amount} → `{trigger}`"

@@ -73,32 +73,19 @@ def check_config(config) -> tuple[str, str]:
 
 def check_database(config) -> tuple[str, str]:
     from states import LIFECYCLE
-    from workflow.store.sqlite import MIGRATIONS, SCHEMA_VERSION
-    FINAL_STATES = tuple(st.name for st in LIFECYCLE.states if st.final)
+    from workflow.store.schema import MIGRATIONS, SCHEMA_VERSION
+    from workflow.store.sqlite import inspect as inspect_database
     path = config["store"]["path"]
     where = _rel(config, path)
     if not Path(path).is_file():
         raise Failed(f"database {where} missing",
                      f"{where} does not exist (run `certflow init`, or any command creates it)")
     try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        found = inspect_database(path, LIFECYCLE.final_states)
     except sqlite3.Error as exc:
-        raise Failed(f"database {where} cannot be opened", f"{where}: {exc}") from None
-    try:
-        try:
-            ok = [r[0] for r in conn.execute("PRAGMA integrity_check")]
-            has_versions = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                        "name = 'schema_version'").fetchone()
-            version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] \
-                if has_versions else 0
-            orders = conn.execute("SELECT count(*) FROM orders").fetchone()[0] if version else 0
-            in_flight = conn.execute(
-                "SELECT contract, count(*) FROM orders WHERE state NOT IN (%s) GROUP BY contract"
-                % ",".join("?" * len(FINAL_STATES)), FINAL_STATES).fetchall() if version else []
-        except sqlite3.Error as exc:
-            raise Failed(f"database {where} unreadable", f"{where}: {exc}") from None
-    finally:
-        conn.close()
+        raise Failed(f"database {where} unreadable", f"{where}: {exc}") from None
+    ok, version, orders = found["integrity"], found["version"], found["orders"]
+    in_flight = found["in_flight"]
     if ok != ["ok"]:
         raise Failed(f"database {where} is damaged",
                      f"{where}: integrity_check: {'; '.join(map(str, ok[:3]))} (restore a backup)")

@@ -1,4 +1,15 @@
-"""Persistence: every SQL statement certflow runs lives in this package."""
-from workflow.store.sqlite import Store
+"""Persistence: every SQL statement certflow runs lives in this package.
 
-__all__ = ["Store"]
+``base`` is the interface the engine uses; ``sqlite`` the SQLite implementation,
+``transaction`` its writes, ``schema`` its tables and migrations.
+"""
+from workflow.store.base import Store, Transaction
+from workflow.store.sqlite import SQLiteStore
+
+
+def open_store(path: str, synchronous: str = "full", busy_timeout_ms: int = 15000) -> Store:
+    """The store for ``[store]`` of config.toml (SQLite is the one backend today)."""
+    return SQLiteStore(path, synchronous, busy_timeout_ms)
+
+
+__all__ = ["Store", "Transaction", "SQLiteStore", "open_store"]

@@ -1,113 +1,332 @@
-"""SQLite persistence: connection settings, named migrations, one-transaction helper.
+"""The SQLite store: connection settings, migrations, reads; writes go through
+:class:`workflow.store.transaction.Transaction` (one ``BEGIN IMMEDIATE`` each).
 
 WAL with ``synchronous=FULL`` by default: a committed transition survives power loss.
-Every command runs inside :meth:`Store.immediate` (``BEGIN IMMEDIATE``), which serialises
-writers across processes; readers never block.
+Readers never take the write lock. One connection per Store, guarded by a lock, so one
+Store (and one Engine) may be shared by threads; their commands take turns, as SQLite
+writers do anyway. The database and its ``-wal``/``-shm`` files are created 0600.
+SQLite's busy, full and read-only conditions become :class:`StoreUnavailable`.
 """
 from __future__ import annotations
 
+import itertools
+import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import sqlite_utils
 
 from adapters.common.sqlite_tx import use_wal
+from workflow.errors import ConfigError, StoreUnavailable
+from workflow.store.schema import (CERTIFICATE_COLUMNS, EVENT_COLUMNS, MIGRATIONS, ORDER_COLUMNS,
+                                   SCHEMA_VERSION)
+from workflow.store.transaction import Transaction
 
-from workflow.errors import ConfigError
-
-Migration = Callable[[sqlite_utils.Database], None]
-
-
-def _m001_initial(db: sqlite_utils.Database) -> None:
-    db["orders"].create({
-        "id": str, "state": str, "version": int, "entered_seq": int,
-        "common_name": str, "sans": str, "plan": str, "contract": str, "validation": str,
-        "approver": str, "email": str, "language": str, "organization": str, "unit": str,
-        "locality": str, "prefecture": str, "country": str, "renewal_of": str,
-        "csr": str, "reason": str, "held_from": str, "held_deadline": str,
-        "deadline_at": str, "deadline_trigger": str, "data": str,
-        "created_at": str, "updated_at": str,
-    }, pk="id", not_null={"state", "version", "common_name", "plan", "contract"})
-    db["orders"].create_index(["state"])
-    db["orders"].create_index(["deadline_at"])
-    db["orders"].create_index(["renewal_of"], unique=True)
-    db["events"].create({
-        "order_id": str, "seq": int, "at": str, "trigger": str, "source": str, "dest": str,
-        "actor": str, "data": str,
-    }, pk=("order_id", "seq"), foreign_keys=[("order_id", "orders", "id")])
-    db["outbox"].create({
-        "id": int, "order_id": str, "seq": int, "state": str, "effect": str, "param": str,
-        "idem_key": str, "bound": int, "status": str, "attempts": int, "next_at": str,
-        "lease_owner": str, "lease_until": str, "last_error": str, "created_at": str,
-        "done_at": str,
-    }, pk="id")
-    db["outbox"].create_index(["idem_key"], unique=True)
-    db["outbox"].create_index(["status", "next_at"])
-    db["certificates"].create({
-        "order_id": str, "serial": str, "not_before": str, "not_after": str, "sha256": str,
-        "names": str, "cert_pem": str, "chain_pem": str, "issued_at": str,
-    }, pk="order_id")
-    db["certificates"].create_index(["not_after"])
-    db["keys"].create({"order_id": str, "algorithm": str, "sealed": bytes, "created_at": str},
-                      pk="order_id")
+_CONDITIONS = {sqlite3.SQLITE_BUSY: "busy", sqlite3.SQLITE_LOCKED: "busy",
+               sqlite3.SQLITE_FULL: "full", sqlite3.SQLITE_READONLY: "read-only",
+               sqlite3.SQLITE_CANTOPEN: "read-only"}
+_ORDER_SELECT = ", ".join(f"o.{c}" for c in ORDER_COLUMNS)
+_CERT_SUMMARY = "c.serial, c.not_before, c.not_after, c.sha256"
 
 
-MIGRATIONS: tuple[tuple[str, Migration], ...] = (
-    ("001_initial", _m001_initial),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
+def condition_of(exc: sqlite3.Error) -> str | None:
+    """busy / full / read-only for the SQLite errors that are temporary, else None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return _CONDITIONS.get(code & 0xFF) if code is not None else None
 
 
-class Store:
-    """One SQLite database file. Not shared across threads: open one Store per thread."""
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it gives -wal and -shm the
+    database file's mode), whatever the umask."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+class SQLiteStore:
+    """One SQLite database file (see the module docstring)."""
 
     def __init__(self, path: str, synchronous: str = "full", busy_timeout_ms: int = 15000) -> None:
         self.path = path
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000,
-                               check_same_thread=False)
+        self._lock = threading.RLock()
+        try:
+            _create_private(Path(path))
+            conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000,
+                                   check_same_thread=False)
+        except OSError as exc:
+            raise ConfigError("store.path", f"cannot create the database {path}: "
+                              f"{exc.strerror or exc}") from None
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from None
         conn.row_factory = sqlite3.Row
-        use_wal(conn)
-        conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
+        self.conn = conn  # for tests and tools; certflow's code goes through the methods
+        with self.reading():
+            use_wal(conn)
+            conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys=ON")
         self.migrate()
 
-    def migrate(self) -> None:
-        """Apply named migrations not yet recorded, each in its own transaction."""
-        with self.immediate() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
-                         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-            done = {r[0] for r in conn.execute("SELECT name FROM schema_version")}
-            for number, (name, migration) in enumerate(MIGRATIONS, start=1):
-                if name in done:
-                    continue
-                migration(self.db)
-                conn.execute("INSERT INTO schema_version VALUES (?, ?, datetime('now'))",
-                             (number, name))
-            newest = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
-        if newest > SCHEMA_VERSION:
-            raise ConfigError("store.path", f"database schema version {newest} is newer than this "
-                              f"certflow ({SCHEMA_VERSION}); upgrade certflow", self.path)
+    # --- plumbing --------------------------------------------------------------------
 
-    def schema_version(self) -> int:
-        return self.conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+    def _unavailable(self, exc: sqlite3.Error) -> Exception:
+        condition = condition_of(exc)
+        return StoreUnavailable(condition, self.path) if condition else exc
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for reads (autocommit: no write lock), errors mapped."""
+        with self._lock:
+            try:
+                yield self.conn
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One command: BEGIN IMMEDIATE … COMMIT (ROLLBACK on any exception), the writes
+        as methods of the Transaction."""
+        with self._lock:
+            conn = self.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from None
+            try:
+                yield Transaction(conn)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._unavailable(exc) from None
+                raise
 
     @contextmanager
     def immediate(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT; rolls back on any exception."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        """:meth:`transaction` on the raw connection (migrations, tests and tools)."""
+        with self.transaction() as tx:
+            yield tx.conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator["SQLiteStore"]:
+        """A read transaction (BEGIN DEFERRED): every read inside sees one moment."""
+        with self.reading() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield self
+            finally:
+                conn.execute("COMMIT")
 
     def close(self) -> None:
-        self.conn.close()
+        with self._lock:
+            self.conn.close()
+
+    # --- schema ----------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        with self.reading() as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                            "AND name = 'schema_version'").fetchone() is None:
+                return 0
+            return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+
+    def migrate(self) -> None:
+        """Apply named migrations not yet recorded, each in its own transaction. A current
+        schema is only read: read-only commands never wait for the write lock."""
+        newest = self.schema_version()
+        if newest > SCHEMA_VERSION:
+            raise ConfigError("store.path", f"database schema version {newest} is newer than this "
+                              f"certflow ({SCHEMA_VERSION}); upgrade certflow", self.path)
+        if newest == SCHEMA_VERSION:
+            return
+        db = sqlite_utils.Database(self.conn)
+        for number, (name, migration) in enumerate(MIGRATIONS, start=1):
+            with self.immediate() as conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER "
+                             "PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+                if conn.execute("SELECT 1 FROM schema_version WHERE name = ?",
+                                (name,)).fetchone():
+                    continue  # another process applied it meanwhile
+                migration(db)
+                conn.execute("INSERT INTO schema_version VALUES (?, ?, datetime('now'))",
+                             (number, name))
+
+    # --- orders ----------------------------------------------------------------------
+
+    def order(self, order_id: str) -> dict | None:
+        """The order row with its certificate summary (``certificate`` None without one)."""
+        with self.reading() as conn:
+            row = conn.execute(f"SELECT {_ORDER_SELECT}, {_CERT_SUMMARY} FROM orders o LEFT JOIN "
+                               "certificates c ON c.order_id = o.id WHERE o.id = ?",
+                               (order_id,)).fetchone()
+        return _record(row) if row else None
+
+    def orders(self, state: str | None = None) -> list[dict]:
+        sql = (f"SELECT {_ORDER_SELECT}, {_CERT_SUMMARY} FROM orders o "
+               "LEFT JOIN certificates c ON c.order_id = o.id")
+        args: tuple = ()
+        if state:
+            sql, args = sql + " WHERE o.state = ?", (state,)
+        with self.reading() as conn:
+            return [_record(r) for r in conn.execute(sql + " ORDER BY o.created_at, o.rowid", args)]
+
+    def events(self, order_id: str) -> list[dict]:
+        with self.reading() as conn:
+            return [dict(r) for r in conn.execute(
+                f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE order_id = ? ORDER BY seq",
+                (order_id,))]
+
+    def event_time(self, order_id: str, seq: int) -> str | None:
+        with self.reading() as conn:
+            row = conn.execute("SELECT at FROM events WHERE order_id = ? AND seq = ?",
+                               (order_id, seq)).fetchone()
+        return row[0] if row else None
+
+    def certificate_pem(self, order_id: str) -> tuple[str, str] | None:
+        """(certificate PEM, chain PEM) of the order, or None."""
+        with self.reading() as conn:
+            row = conn.execute("SELECT cert_pem, chain_pem FROM certificates WHERE order_id = ?",
+                               (order_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def sealed_key(self, order_id: str) -> bytes | None:
+        with self.reading() as conn:
+            row = conn.execute("SELECT sealed FROM keys WHERE order_id = ?", (order_id,)).fetchone()
+        return row[0] if row else None
+
+    def renewal_candidates(self, states: tuple[str, ...]) -> list[dict]:
+        """Orders in ``states`` with a certificate and no renewal yet."""
+        with self.reading() as conn:
+            return [dict(r) for r in conn.execute(
+                "SELECT o.id, o.contract, c.not_before, c.not_after FROM orders o "
+                "JOIN certificates c ON c.order_id = o.id "
+                f"WHERE o.state IN ({', '.join('?' * len(states))}) "
+                "AND NOT EXISTS (SELECT 1 FROM orders r WHERE r.renewal_of = o.id)", states)]
+
+    def deadlines_before(self, stamp: str) -> list[dict]:
+        with self.reading() as conn:
+            return [dict(r) for r in conn.execute(
+                "SELECT id, state, common_name, deadline_at, deadline_trigger FROM orders "
+                "WHERE deadline_at IS NOT NULL AND deadline_at <= ? ORDER BY deadline_at",
+                (stamp,))]
+
+    def summary(self, hold_state: str) -> dict:
+        """What ``certflow status`` shows, besides the deadlines."""
+        with self.reading() as conn:
+            return {
+                "counts": dict(conn.execute("SELECT state, count(*) FROM orders GROUP BY state")
+                               .fetchall()),
+                "on_hold": [dict(r) for r in conn.execute(
+                    "SELECT id, common_name, reason, updated_at FROM orders WHERE state = ? "
+                    "ORDER BY updated_at", (hold_state,))],
+                "failed_effects": [dict(r) for r in conn.execute(
+                    "SELECT order_id, effect, param, attempts, last_error, done_at FROM outbox "
+                    "WHERE status = 'failed' ORDER BY done_at DESC LIMIT 100")],
+                "pending_effects": conn.execute(
+                    "SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0],
+            }
+
+    def any_effect_due(self, stamp: str) -> bool:
+        with self.reading() as conn:
+            return conn.execute("SELECT 1 FROM outbox WHERE status = 'pending' AND next_at <= ? "
+                                "LIMIT 1", (stamp,)).fetchone() is not None
+
+    # --- histories (replay, export) --------------------------------------------------
+
+    def order_count(self) -> int:
+        with self.reading() as conn:
+            return conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+
+    def known_ids(self, ids: list[str]) -> set[str]:
+        with self.reading() as conn:
+            return {r[0] for r in conn.execute(
+                f"SELECT id FROM orders WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids))}
+
+    def positions(self, ids: list[str] | None) -> dict[str, tuple]:
+        """id → (state, version, deadline_at) of the stored rows."""
+        sql, args = "SELECT id, state, version, deadline_at FROM orders", ()
+        if ids is not None:
+            sql, args = sql + f" WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids)
+        with self.reading() as conn:
+            cur = conn.execute(sql, args)
+            cur.row_factory = None
+            return {r[0]: r[1:] for r in cur}
+
+    def event_steps(self, ids: list[str] | None) -> Iterator[tuple]:
+        """(order_id, seq, at, trigger, source, dest) of every event, by order and seq,
+        streamed in chunks."""
+        sql, args = "SELECT order_id, seq, at, trigger, source, dest FROM events", ()
+        if ids is not None:
+            sql, args = sql + f" WHERE order_id IN ({', '.join('?' * len(ids))})", tuple(ids)
+        with self.reading() as conn:
+            cur = conn.execute(sql + " ORDER BY order_id, seq", args)
+            cur.row_factory = None  # plain tuples: the fold unpacks them
+
+        def chunks() -> Iterator[list[tuple]]:
+            while True:
+                with self.reading():  # held per chunk, not per row
+                    rows = cur.fetchmany(5000)
+                if not rows:
+                    return
+                yield rows
+        return itertools.chain.from_iterable(chunks())
+
+    def export_rows(self) -> tuple[Iterator, Iterator, Iterator]:
+        """Orders, certificates and events, each ordered by order id (and seq); use
+        inside :meth:`snapshot`."""
+        conn = self.conn
+        return (conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders ORDER BY id"),
+                conn.execute(f"SELECT {', '.join(CERTIFICATE_COLUMNS)} FROM certificates "
+                             "ORDER BY order_id"),
+                conn.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events "
+                             "ORDER BY order_id, seq"))
+
+    # --- the daemon's watcher --------------------------------------------------------
+
+    def commit_counter(self):
+        """A callable returning a number that changes whenever another connection commits
+        (``PRAGMA data_version`` on a connection of its own), and its close function."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+
+        def counter() -> int | None:
+            try:
+                return conn.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:  # e.g. locked during a checkpoint: look again
+                return None
+        return counter, conn.close
+
+
+def _record(row: sqlite3.Row) -> dict:
+    """An order row as a dict, its certificate summary under ``certificate``."""
+    rec = {c: row[c] for c in ORDER_COLUMNS}
+    rec["certificate"] = ({k: row[k] for k in ("serial", "not_before", "not_after", "sha256")}
+                          if row["serial"] else None)
+    return rec
+
+
+def inspect(path: str, final_states: tuple[str, ...] = ()) -> dict:
+    """Read-only look at a database file for ``doctor``: integrity, schema, orders, and
+    the orders not in ``final_states`` per contract. Raises sqlite3.Error when unreadable."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        ok = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        has_versions = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                    "name = 'schema_version'").fetchone()
+        version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] \
+            if has_versions else 0
+        orders = conn.execute("SELECT count(*) FROM orders").fetchone()[0] if version else 0
+        in_flight = conn.execute(
+            "SELECT contract, count(*) FROM orders WHERE state NOT IN (%s) GROUP BY contract"
+            % ",".join("?" * len(final_states)), final_states).fetchall() \
+            if version and final_states else []
+    finally:
+        conn.close()
+    return {"integrity": ok, "version": version or 0, "orders": orders, "in_flight": in_flight}
+

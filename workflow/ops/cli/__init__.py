@@ -1,5 +1,7 @@
 """The ``certflow`` command line. Exit 0 ok; 2 refused (bad input, invalid transition,
-unknown id, broken config: one line on stderr, nothing written); 1 unexpected."""
+unknown id, broken config: one line on stderr, nothing written); 75 temporarily
+unavailable (the store is busy, full or read-only: one line, nothing half-written);
+1 unexpected."""
 from __future__ import annotations
 
 import functools
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from workflow.errors import CertflowError
+from workflow.errors import CertflowError, StoreUnavailable
 
 
 class CommandRefused(click.ClickException):
@@ -22,18 +24,27 @@ class CommandRefused(click.ClickException):
         click.echo(f"certflow: {self.message}", err=True)
 
 
+class Unavailable(Refused):
+    """EX_TEMPFAIL: the same command may work later."""
+
+    exit_code = 75
+
+
 def _refusal_text(exc: Exception) -> str:
     from states.errors import CertflowError as ErrorRoot
     return (exc.message if isinstance(exc, (CertflowError, ErrorRoot)) else "") or str(exc)
 
 
 def handle_errors(fn):
-    """Map certflow's refusals (and adapters' BadInput) to exit 2; the rest to exit 1."""
+    """Map a busy/full/read-only store to exit 75, certflow's refusals (and adapters'
+    BadInput) to exit 2; the rest to exit 1."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from adapters.base import AdapterError, BadInput
         try:
             return fn(*args, **kwargs)
+        except StoreUnavailable as exc:
+            raise Unavailable(exc.message) from None
         except (CertflowError, BadInput) as exc:
             raise CommandRefused(_refusal_text(exc)) from None
         except AdapterError as exc:
@@ -88,6 +99,8 @@ def main(ctx: click.Context, config_path: str, verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # -v tells what certflow does; the FSM library's per-callback lines are not that
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     ctx.obj = Ctx(config_path)
 
 

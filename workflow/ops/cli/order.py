@@ -16,7 +16,7 @@ def _order_json(order) -> dict:
     return order.to_dict()
 
 
-def _print_order(order) -> None:
+def _print_order(order, lifecycle) -> None:
     from rich.console import Console
     from rich.table import Table
     t = Table(show_header=False, box=None)
@@ -30,7 +30,8 @@ def _print_order(order) -> None:
         c = order.certificate
         t.add_row("certificate", f"serial {c.serial}\nnot_after {c.not_after}\nsha256 {c.sha256}")
     Console().print(t)
-    if order.csr and order.state in ("submitted", "awaiting_approval"):
+    state = lifecycle.state(order.state)
+    if order.csr and not (state.final or state.carries_certificate):  # while it is with the CA
         click.echo(order.csr)
 
 
@@ -41,15 +42,22 @@ def _age(created: str, now: datetime) -> str:
     return f"{days}d{secs // 3600}h" if days else f"{secs // 3600}h{secs % 3600 // 60}m"
 
 
-def order_table(orders, now: datetime, title: str = "orders"):
+def _style(lifecycle, name: str) -> str:
+    state = lifecycle.state(name)
+    if name == lifecycle.hold_state:
+        return "bold red"
+    if state.final:
+        return "green" if state.carries_certificate else "yellow"
+    return "cyan"
+
+
+def order_table(orders, now: datetime, lifecycle, title: str = "orders"):
     from rich.table import Table
     t = Table(title=title)
     for col in ("id", "state", "common name", "plan", "age", "deadline", "reason"):
         t.add_column(col, overflow="fold")
-    styles = {"installed": "green", "delivered": "green", "rejected": "red", "cancelled": "yellow",
-              "on_hold": "bold red"}
     for o in orders:
-        t.add_row(o.id, f"[{styles.get(o.state, 'cyan')}]{o.state}[/]", o.common_name, o.plan,
+        t.add_row(o.id, f"[{_style(lifecycle, o.state)}]{o.state}[/]", o.common_name, o.plan,
                   _age(o.created_at, now), o.deadline_at or "", escape((o.reason or "")[:80]))
     return t
 
@@ -126,13 +134,7 @@ def register(main: click.Group) -> None:
         \b
         Example: certflow order csr 20261125-1a2b3c4d /home/customer/www.example.jp.csr
         """
-        data = _read(file, "csr")
-        engine = ctx.engine()
-        o = engine.get(order_id)
-        if o.state != "awaiting_csr":
-            raise ValidationError("state", f"order {order_id} is {o.state}, not awaiting_csr")
-        pem = engine.adapters.keys.check_customer_csr(data, o.names)
-        o = engine.fire(order_id, "submit", actor="cli", csr=pem)
+        o = ctx.engine().submit_csr(order_id, _read(file, "csr"), actor="cli")
         click.echo(f"{o.id} {o.state}")
 
     @order.command("issue")
@@ -152,7 +154,7 @@ def register(main: click.Group) -> None:
         text = _read(cert, "certificate").decode("ascii", "replace")
         leaf, rest = parse_bundle(text)
         chain_pem = (_read(chain, "chain").decode("ascii", "replace") if chain else "") or rest
-        o = ctx.engine().fire(order_id, "issue", actor="cli", certificate=leaf, chain=chain_pem)
+        o = ctx.engine().record_certificate(order_id, leaf, chain_pem, actor="cli")
         click.echo(f"{o.id} {o.state} sha256 {o.certificate.sha256}")
 
     @order.command("show")
@@ -166,8 +168,9 @@ def register(main: click.Group) -> None:
         \b
         Example: certflow order show 20261125-1a2b3c4d --json
         """
-        o = ctx.engine().get(order_id)
-        emit_json(_order_json(o)) if as_json else _print_order(o)
+        engine = ctx.engine()
+        o = engine.get(order_id)
+        emit_json(_order_json(o)) if as_json else _print_order(o, engine.lifecycle)
 
     @order.command("list")
     @click.option("--state", help="only orders in this state.")
@@ -186,7 +189,7 @@ def register(main: click.Group) -> None:
             emit_json([_order_json(o) for o in orders])
         else:
             from rich.console import Console
-            Console().print(order_table(orders, engine.now()))
+            Console().print(order_table(orders, engine.now(), engine.lifecycle))
 
     @order.command("history")
     @click.argument("order_id")
