@@ -32,9 +32,10 @@ _ORDER_SELECT = ", ".join(f"o.{c}" for c in ORDER_COLUMNS)
 _CERT_SUMMARY = "c.serial, c.not_before, c.not_after, c.sha256"
 
 
-def condition_of(exc: sqlite3.Error) -> str | None:
+def condition_of(sqlite_error: sqlite3.Error) -> str | None:
     """busy / full / read-only for the SQLite errors that are temporary, else None."""
-    code = getattr(exc, "sqlite_errorcode", None)
+    # a vendor exception: only those raised by the SQLite library carry the code
+    code = getattr(sqlite_error, "sqlite_errorcode", None)
     return _CONDITIONS.get(code & 0xFF) if code is not None else None
 
 

@@ -24,31 +24,26 @@ class CommandRefused(click.ClickException):
         click.echo(f"certflow: {self.message}", err=True)
 
 
-class Unavailable(Refused):
+class Unavailable(CommandRefused):
     """EX_TEMPFAIL: the same command may work later."""
 
     exit_code = 75
 
 
-def _refusal_text(exc: Exception) -> str:
-    from states.errors import CertflowError as ErrorRoot
-    return (exc.message if isinstance(exc, (CertflowError, ErrorRoot)) else "") or str(exc)
-
-
 def handle_errors(fn):
-    """Map a busy/full/read-only store to exit 75, certflow's refusals (and adapters'
-    BadInput) to exit 2; the rest to exit 1."""
+    """Map a busy/full/read-only store to exit 75, every other CertflowError to exit 2;
+    anything else is a bug: exit 1."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from adapters.base import AdapterError, BadInput
+        from adapters.base import AdapterError
         try:
             return fn(*args, **kwargs)
         except StoreUnavailable as exc:
             raise Unavailable(exc.message) from None
-        except (CertflowError, BadInput) as exc:
-            raise CommandRefused(_refusal_text(exc)) from None
-        except AdapterError as exc:
+        except AdapterError as exc:  # the outside world failed: say which kind of failure
             raise CommandRefused(f"{type(exc).__name__}: {exc.message}") from None
+        except CertflowError as exc:
+            raise CommandRefused(exc.message or str(exc)) from None
         except click.ClickException:
             raise
         except (KeyboardInterrupt, SystemExit):
