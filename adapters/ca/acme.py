@@ -121,6 +121,9 @@ class _Session:
 class AcmeCA:
     """CertificateAuthority over ACME; see the module docstring for the steps.
 
+    Finalize needs the CSR's names to equal the order's (RFC 8555 7.4), so a customer
+    CSR must carry every name (``names_from_application`` is False).
+
     ``directory``: the ACME directory URL. ``state_dir``: where the account and the
     order records live (one per directory). ``seal``/``unseal``: encrypt/decrypt the
     account key at rest. ``clock``: the engine's now(). ``ca_bundle``: PEM file trusted
@@ -128,6 +131,9 @@ class AcmeCA:
     account binding (the key base64url, as CAs hand it out). No network I/O happens
     until the first call.
     """
+
+    validation_methods = frozenset(CHALLENGE_TYPES)
+    names_from_application = False
 
     def __init__(self, directory: str, state_dir: str, seal: Callable[[bytes], bytes],
                  unseal: Callable[[bytes], bytes], clock: Callable[[], datetime],

@@ -77,8 +77,14 @@ def issue_leaf(public_key, names: tuple[str, ...], issuer: x509.Certificate,
                not_after: datetime) -> x509.Certificate:
     """A server certificate for ``public_key`` and ``names`` (SAN; CN = names[0] if it fits).
 
-    ``not_after`` is clamped to the issuer's own expiry.
+    ``not_after`` is what was asked for counting from ``now``. The leaf is backdated by
+    LEAF_BACKDATE, so notAfter moves back by as much, and by one second more because
+    BR 6.3.2 counts both ends (validity = notAfter - notBefore + 1 s): the validity is
+    then at most ``not_after - now``. notAfter is clamped to the issuer's own expiry.
     """
+    not_before = now - LEAF_BACKDATE
+    validity = not_after - now
+    last_second = min(not_before + validity - timedelta(seconds=1), issuer.not_valid_after_utc)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]
                         if len(names[0]) <= 64 else [])
     is_rsa = isinstance(public_key, rsa.RSAPublicKey)
@@ -89,8 +95,8 @@ def issue_leaf(public_key, names: tuple[str, ...], issuer: x509.Certificate,
     return (x509.CertificateBuilder()
             .subject_name(subject).issuer_name(issuer.subject).public_key(public_key)
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - LEAF_BACKDATE)
-            .not_valid_after(min(not_after, issuer.not_valid_after_utc))
+            .not_valid_before(not_before)
+            .not_valid_after(last_second)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(usage, critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

@@ -8,6 +8,7 @@ from typing import Callable
 
 from adapters.base import (Application, Bundle, Challenge, DistinguishedName, Issued, Notice,
                            PermanentError, Refused, Target)
+from states.guards import application_only
 from states.policy import requested_lifetime
 from workflow.clock import parse_iso
 from workflow.effects.dispatcher import Later, Outcome
@@ -22,19 +23,31 @@ def webroot_for(engine, order: Order) -> str | None:
     return contract.get("webroot") or engine.config["validation"]["webroot"]
 
 
+def customer_serves_files(engine, order: Order) -> bool:
+    """Application-only orders: the customer's server is not ours, so http challenges
+    (validation files) are the customer's to publish, not written into our webroot."""
+    return application_only({"plan": order.plan}, engine.config.contracts.get(order.contract))
+
+
 def application(engine, order: Order, key: str) -> Application:
     now = engine.now()
+    webroot = None if customer_serves_files(engine, order) else webroot_for(engine, order)
     deadline = parse_iso(order.deadline_at) or now + timedelta(days=10)
     return Application(
         order_id=order.id, idempotency_key=key, common_name=order.common_name,
         names=order.names, csr_pem=order.csr or "", validation=order.validation,
         approver=order.approver, deadline_at=deadline, language=order.language,
-        not_after=now + requested_lifetime(now), webroot=webroot_for(engine, order))
+        not_after=now + requested_lifetime(now), webroot=webroot)
 
 
 def notice_context(engine, order: Order, **extra) -> dict:
     cert = order.certificate
+    customer = customer_serves_files(engine, order)
     return {
+        "application_only": customer,
+        # what an application-only customer must serve for file validation
+        "customer_files": [{"url": f"http://{c['domain']}/{c['name']}", "content": c.get("content", "")}
+                           for c in (order.data.get("challenges") or ()) if customer and c["kind"] == "http"],
         "order_id": order.id, "common_name": order.common_name, "names": list(order.names),
         "plan": order.plan, "contract": order.contract, "validation": order.validation,
         "approver": order.approver, "deadline_at": parse_iso(order.deadline_at),
@@ -80,13 +93,18 @@ def make_csr(engine, job: dict, order: Order):
     """Key (made once per order, sealed at rest) and a SHA-256 CSR with the order's DN."""
     a = engine.adapters
     key_pem = engine.keys.private_key(order, create=True)
-    dn = DistinguishedName(order.common_name, order.organization, order.locality,
-                           order.prefecture, order.country, order.unit)
-    return Outcome("submit", {"csr": a.keys.make_csr(key_pem, dn, order.names)})
+    return Outcome("submit", {"csr": a.keys.make_csr(key_pem, _dn(order), order.names)})
+
+
+def _dn(order: Order) -> DistinguishedName:
+    return DistinguishedName(order.common_name, order.organization, order.locality,
+                             order.prefecture, order.country, order.unit)
 
 
 def request_csr(engine, job: dict, order: Order):
-    send(engine, order, "csr_request", job["idem_key"])
+    a = engine.adapters
+    command = a.keys.csr_command(order.names, _dn(order), with_sans=not a.ca.names_from_application)
+    send(engine, order, "csr_request", job["idem_key"], csr_command=command)
     return Outcome("request_csr")
 
 
@@ -107,15 +125,17 @@ def submit_ca(engine, job: dict, order: Order):
         order = _with(order, approver=approver)
     app = application(engine, order, job["idem_key"])
     submission = a.ca.submit(app)
-    webroot = app.webroot
+    customer = customer_serves_files(engine, order)
     for challenge in submission.challenges:
-        a.validator.place(challenge, webroot)
+        if not (customer and challenge.kind == "http"):
+            a.validator.place(challenge, app.webroot)
     return Outcome("ca_accept", {
         "application_id": submission.application_id,
         # a dns record's value is kept (orders.data only, never events or exports) so that
-        # cleanup can tell the hook which TXT record to remove
+        # cleanup can tell the hook which TXT record to remove; a file the customer must
+        # serve is kept so that the mail can tell its content
         "challenges": [{"kind": c.kind, "domain": c.domain, "name": c.name,
-                        **({"content": c.content} if c.kind == "dns" else {})}
+                        **({"content": c.content} if c.kind == "dns" or customer else {})}
                        for c in submission.challenges],
         "approver": submission.approver or approver,
     })
@@ -159,7 +179,10 @@ def deliver(engine, job: dict, order: Order):
 def cleanup_validation(engine, job: dict, order: Order):
     a = engine.adapters
     webroot = webroot_for(engine, order)
+    customer = customer_serves_files(engine, order)
     for c in order.data.get("challenges") or ():
+        if customer and c["kind"] == "http":
+            continue  # on the customer's server, never in our webroot
         a.validator.remove(Challenge(c["kind"], c["domain"], c["name"], c.get("content", "")),
                            webroot)
     return None
