@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapters.ca.acme_store import AcmeStore, OrderRecord
 from adapters.common.retry_after import retry_after_seconds
+from adapters.common.names import is_email, is_host_name
 from adapters.base import (
     AdapterError,
     Application,
@@ -147,8 +148,7 @@ class AcmeCA:
                                       "eab_hmac_key")
         if eab_hmac_key is not None:
             _check_hmac_key(eab_hmac_key)
-        if email is not None and (not isinstance(email, str) or "@" not in email
-                                  or re.search(r"[\s,]", email)):
+        if email is not None and not is_email(email):
             raise BadInput("email", f"ACME account email is not one address: {email!r}")
         if timeout <= 0:
             raise BadInput("timeout", f"timeout must be positive: {timeout!r}")
@@ -559,10 +559,10 @@ def _challenge_type(validation: str) -> str:
 def _identifiers(names: tuple[str, ...]) -> tuple[str, ...]:
     cleaned: list[str] = []
     for name in names:
-        if not isinstance(name, str) or not re.fullmatch(r"(\*\.)?[a-z0-9.\-]+",
-                                                         name.strip().lower().rstrip(".")):
+        text = name.strip().lower().rstrip(".") if isinstance(name, str) else ""
+        if not is_host_name(text.removeprefix("*.")):
             raise BadInput("names", f"not an ASCII DNS name for ACME: {name!r}")
-        name = name.strip().lower().rstrip(".")
+        name = text
         if name not in cleaned:
             cleaned.append(name)
     if not cleaned:
