@@ -19,7 +19,7 @@ from support.helpers import cli_json, configure, place_args, run_cli
 from workflow.errors import ValidationError
 from workflow.intake import normalize_host
 
-APP_ONLY = dict(contract="C-3001", plan=None)  # the plan comes from the contract
+APP_ONLY = dict(contract="C-3001", plan="ex-cloud")
 
 
 def orders(ws) -> list[dict]:
@@ -59,7 +59,7 @@ def test_a_plan_other_than_the_contracts_is_refused_at_place(workspace, contract
 
 
 def test_without_plan_the_contracts_plan_is_taken(workspace):
-    o = cli_json(workspace, "order", "place", *place_args(**APP_ONLY))
+    o = cli_json(workspace, "order", "place", *place_args(plan=None, contract="C-3001"))
     assert (o["plan"], o["state"]) == ("ex-cloud", "ordered")
     flex = cli_json(workspace, "order", "place", *place_args(plan=None, contract="C-2001"))
     assert flex["plan"] == "flex" and flex["state"] == "rejected" and "fixed IP" in flex["reason"]
