@@ -1,13 +1,11 @@
 """Issue 5 end to end through the CLI: CSRs, approval tokens, customer CSRs, manual CA."""
-import datetime as dt
 import hashlib
 import stat
 import subprocess
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from support import mailfolder as mailbox
 from support.ca import manual_leaf, manual_root, openssl_csr

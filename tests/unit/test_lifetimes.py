@@ -3,6 +3,7 @@ BR way (notAfter - notBefore + 1 s, backdating included), checked on every certi
 from any CA, and `order issue` refuses foreign names and damaged certificates."""
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -145,33 +146,29 @@ def test_order_issue_refuses_a_certificate_over_the_cap(manual, tmp_path):
     assert ok.returncode == 0, ok.stderr
 
 
-def _damaged_extension(pem: bytes) -> bytes:
-    """The same certificate with its SAN extension's inner DER broken (signature left)."""
-    import base64
-    body = b"".join(pem.split(b"\n")[1:-2])
-    der = bytearray(base64.b64decode(body))
+def _edited(pem: bytes, edit) -> bytes:
+    """The certificate with ``edit(der: bytearray)`` applied (its signature left as it was)."""
+    der = bytearray(base64.b64decode(b"".join(pem.split(b"\n")[1:-2])))
+    edit(der)
+    return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(der)) + \
+        b"-----END CERTIFICATE-----\n"
+
+
+def _damaged_extension(der: bytearray) -> None:
     at = der.find(bytes.fromhex("0603551d11"))  # OID 2.5.29.17, subjectAltName
     value = der.index(0x04, at + 5)               # the OCTET STRING holding the SAN
     der[value + 2] = 0x05                        # its SEQUENCE tag becomes NULL
-    return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(der)) + \
-        b"-----END CERTIFICATE-----\n"
 
 
-def _unsupported_key(pem: bytes) -> bytes:
-    """The same certificate with its key's algorithm OID made unknown."""
-    import base64
-    body = b"".join(pem.split(b"\n")[1:-2])
-    der = bytearray(base64.b64decode(body))
+def _unsupported_key(der: bytearray) -> None:
     at = der.find(bytes.fromhex("06092a864886f70d010101"))  # rsaEncryption (the order's key)
-    der[at + 10] = 0x7F
-    return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(der)) + \
-        b"-----END CERTIFICATE-----\n"
+    der[at + 10] = 0x7F                                     # now 1.2.840.113549.1.1.127
 
 
 @pytest.mark.parametrize("damage, why", [(_damaged_extension, "damaged"),
                                          (_unsupported_key, "unsupported public key")])
 def test_order_issue_refuses_damaged_certificates_with_exit_2(manual, tmp_path, damage, why):
     ws, order_id, leaf = manual
-    proc = _issue(ws, order_id, tmp_path, damage(leaf(("www.example.jp", "example.jp"))))
+    proc = _issue(ws, order_id, tmp_path, _edited(leaf(("www.example.jp", "example.jp")), damage))
     assert proc.returncode == 2, proc.stderr
     assert why in proc.stderr and "unexpected" not in proc.stderr
