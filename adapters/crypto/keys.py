@@ -233,7 +233,7 @@ def _check_names(csr: x509.CertificateSigningRequest, names: tuple[str, ...],
 
 
 def check_customer_csr(data: bytes | str, names: tuple[str, ...], *,
-                       names_from_application: bool = False) -> str:
+                       names_from_application: bool) -> str:
     """Check a customer's CSR (PEM or DER) for an order with ``names``; return it as PEM.
 
     Refusals raise ``BadInput(field="csr")`` naming the problem: unparsable, weak hash,
@@ -241,6 +241,7 @@ def check_customer_csr(data: bytes | str, names: tuple[str, ...], *,
     CA takes the names from the application (``names_from_application``: a CSR naming
     only the common name will do), names of the order the CSR lacks, with the openssl
     command that makes an acceptable one. Names compare case-insensitively.
+    ``names_from_application`` has no default: pass the configured CA's ability.
     """
     csr = load_csr(data)
     _check_hash(csr)
