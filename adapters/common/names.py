@@ -44,7 +44,8 @@ def host_name_pattern(underscore: bool = False, trailing_dot: bool = False) -> r
 
 
 def is_host_name(text: object, underscore: bool = False, trailing_dot: bool = False) -> bool:
-    return isinstance(text, str) and host_name_pattern(underscore, trailing_dot).fullmatch(text) is not None
+    pattern = host_name_pattern(underscore, trailing_dot)
+    return isinstance(text, str) and pattern.fullmatch(text) is not None
 
 
 def is_email(text: object) -> bool:

@@ -10,7 +10,8 @@ Use the session fixture ``pebble`` (import it into your test module)::
                     eab_hmac_key=pebble.eab_hmac_key)
 
 What runs:
-- pebble with external account binding required, 90-day certificates, Pebble's default ~5% nonce rejection
+- pebble with external account binding required, 90-day certificates (under the
+  dated cap), Pebble's default ~5% nonce rejection
   and 50% valid-authorization reuse left on, no validation sleeps (PEBBLE_VA_NOSLEEP=1);
   its HTTPS uses a trustme certificate for 127.0.0.1/localhost (``ca_bundle``).
 - pebble-challtestsrv as Pebble's only DNS server: every name resolves to 127.0.0.1

@@ -105,8 +105,8 @@ def test_good_customer_csr_is_accepted_as_pem_and_as_der(tmp_path):
 
 def test_customer_ecdsa_p256_csr_is_accepted(tmp_path):
     pem = openssl_csr(tmp_path, "ec", newkey="ec:P-256")
-    assert check_customer_csr(pem, tuple(reversed(NAMES)), names_from_application=False).startswith(
-        "-----BEGIN CERTIFICATE REQUEST-----")
+    accepted = check_customer_csr(pem, tuple(reversed(NAMES)), names_from_application=False)
+    assert accepted.startswith("-----BEGIN CERTIFICATE REQUEST-----")
 
 
 def test_sha1_csr_is_refused(tmp_path):

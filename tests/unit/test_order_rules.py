@@ -29,7 +29,8 @@ def orders(ws) -> list[dict]:
 def provider_way_csr(directory: Path, cn: str) -> Path:
     """The provider's procedure (genrsa -des3, then req -new -sha256): a DN with only the CN.
     The prompts are answered with -subj; the passphrase with -passout/-passin."""
-    run("openssl", "genrsa", "-des3", "-passout", "pass:secret", "-out", "new2.pem", "2048", cwd=directory)
+    run("openssl", "genrsa", "-des3", "-passout", "pass:secret", "-out", "new2.pem", "2048",
+        cwd=directory)
     run("openssl", "req", "-new", "-sha256", "-key", "new2.pem", "-passin", "pass:secret",
         "-out", "new2.csr", "-subj", f"/CN={cn}", cwd=directory)
     return directory / "new2.csr"
@@ -225,7 +226,8 @@ def test_work_started_mail_does_not_promise_no_customer_step_for_application_onl
 
 
 @pytest.mark.parametrize("name", [
-    "printer.local", "www.example.test", "a.invalid", "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion",
+    "printer.local", "www.example.test", "a.invalid",
+    "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion",
     "app.localhost", "www.example", "intranet", "www.example.zzzz", "nas.home.arpa", "corp.internal",
 ])
 def test_names_no_public_ca_issues_for_are_refused(name):
@@ -234,7 +236,8 @@ def test_names_no_public_ca_issues_for_are_refused(name):
     assert caught.value.field == "common_name"
 
 
-@pytest.mark.parametrize("name", ["www.example.jp", "example.jp", "www.example.co.jp", "shop.example.com"])
+@pytest.mark.parametrize("name", ["www.example.jp", "example.jp", "www.example.co.jp",
+                                  "shop.example.com"])
 def test_names_under_icann_tlds_stay_accepted(name):
     assert normalize_host(name) == name
 

@@ -46,8 +46,10 @@ def notice_context(engine, order: Order, **extra) -> dict:
     return {
         "application_only": customer,
         # what an application-only customer must serve for file validation
-        "customer_files": [{"url": f"http://{c['domain']}/{c['name']}", "content": c.get("content", "")}
-                           for c in (order.data.get("challenges") or ()) if customer and c["kind"] == "http"],
+        "customer_files": [{"url": f"http://{c['domain']}/{c['name']}",
+                            "content": c.get("content", "")}
+                           for c in (order.data.get("challenges") or ())
+                           if customer and c["kind"] == "http"],
         "order_id": order.id, "common_name": order.common_name, "names": list(order.names),
         "plan": order.plan, "contract": order.contract, "validation": order.validation,
         "approver": order.approver, "deadline_at": parse_iso(order.deadline_at),

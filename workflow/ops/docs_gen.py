@@ -187,7 +187,8 @@ CONFIG_DOCS: dict[str, str] = {
                                      "the customer is reminded to pay.",
     "policy.publicly_trusted": "Apply the CA/Browser Forum rules for publicly-trusted "
                                "certificates (SC-080: no WHOIS-based approval mail since 2025-07-15; "
-                               "SC-081 lifetimes: every certificate is checked against the cap in force at issuance).",
+                               "SC-081 lifetimes: every certificate is checked against the cap "
+                               "in force at issuance).",
     "daemon.dispatch_seconds": "Poll interval for due effects (a commit in the daemon's own "
                                "process wakes it at once).",
     "daemon.deadline_seconds": "Interval of the deadline sweep (10-day approval expiry, reminders).",
