@@ -5,7 +5,7 @@ PYTHON  ?= python3
 PYTEST_ARGS ?=
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test unit bench install system-deps docs clean
+.PHONY: demo test unit bench install system-deps docs clean lint-certs
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update && \
@@ -42,6 +42,11 @@ bench: $(VENV)/.installed
 	$(PY) bench/daemon.py
 	$(PY) bench/replay.py
 	$(PY) bench/keys.py
+
+# pkilint (CA/B Forum TLS BRs) over the demo's leaf certificates: exit 1 on any finding
+# about validity period or key usage; lists those due to the local CA's missing CRL/AIA/policies
+lint-certs: $(VENV)/.installed
+	$(PY) tests/support/pkilint_certs.py
 
 docs: $(VENV)/.installed
 	$(PY) -m workflow.ops.docs_gen --write

@@ -193,7 +193,17 @@ class Bundle:
 
 @runtime_checkable
 class CertificateAuthority(Protocol):
-    """A CA as a resumable exchange: submit once, then poll until issued."""
+    """A CA as a resumable exchange: submit once, then poll until issued.
+
+    Two declared abilities let the engine refuse at intake what the CA cannot do:
+    ``validation_methods`` (the order validations it can carry out) and
+    ``names_from_application`` (True when it issues for the application's names, so a
+    customer CSR may carry a subset of them; False when the CSR's names must equal
+    the order's, as ACME's finalize demands).
+    """
+
+    validation_methods: frozenset[str]
+    names_from_application: bool
 
     def submit(self, application: Application) -> Submission:
         """Apply; the same idempotency_key returns the same application, never a second."""

@@ -10,18 +10,17 @@ class PolicyRule:
     since: date
     ballot: str
     max_lifetime_days: int
-    reuse_days: int
     whois_email: bool  # may a publicly-trusted CA mail the WHOIS contact (BR 3.2.2.4.2)?
     summary: str
 
 
 POLICY: tuple[PolicyRule, ...] = (
-    PolicyRule(date(1970, 1, 1), "BR", 398, 398, True, "398-day certificates; WHOIS mail allowed"),
-    PolicyRule(date(2025, 7, 15), "SC-080", 398, 398, False,
+    PolicyRule(date(1970, 1, 1), "BR", 398, True, "398-day certificates; WHOIS mail allowed"),
+    PolicyRule(date(2025, 7, 15), "SC-080", 398, False,
                "no WHOIS-based mail to the domain contact (BR 3.2.2.4.2)"),
-    PolicyRule(date(2026, 3, 15), "SC-081", 200, 200, False, "lifetime and reuse at most 200 days"),
-    PolicyRule(date(2027, 3, 15), "SC-081", 100, 100, False, "lifetime and reuse at most 100 days"),
-    PolicyRule(date(2029, 3, 15), "SC-081", 47, 10, False,
+    PolicyRule(date(2026, 3, 15), "SC-081", 200, False, "lifetime and reuse at most 200 days"),
+    PolicyRule(date(2027, 3, 15), "SC-081", 100, False, "lifetime and reuse at most 100 days"),
+    PolicyRule(date(2029, 3, 15), "SC-081", 47, False,
                "lifetime at most 47 days, domain-validation reuse at most 10 days"),
 )
 
@@ -43,6 +42,13 @@ def max_lifetime_days(when: datetime | date) -> int:
     return rule_at(when).max_lifetime_days
 
 
+def max_lifetime(when: datetime | date) -> timedelta:
+    """The cap on a certificate issued at ``when``, as BR 6.3.2 counts validity
+    (notAfter - notBefore + 1 s)."""
+    return timedelta(days=max_lifetime_days(when))
+
+
 def requested_lifetime(when: datetime | date) -> timedelta:
-    """What to ask a CA for: validity counts both ends, so one day under the cap."""
+    """What to ask a CA for, counted the same way: one day under the cap. A CA that
+    backdates notBefore must shorten notAfter by as much (see the local CA)."""
     return timedelta(days=max_lifetime_days(when) - 1)

@@ -76,7 +76,8 @@ CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
     Section("policy", "Dated CA/Browser Forum rules (states/policy.py).", (
         Setting("publicly_trusted", "boolean", True, "Apply the CA/Browser Forum rules for "
                 "publicly-trusted certificates (SC-080: no WHOIS-based approval mail since "
-                "2025-07-15; SC-081 lifetimes)."),
+                "2025-07-15; SC-081 lifetimes: every certificate is checked against the cap "
+                "in force at issuance)."),
     )),
     Section("daemon", "How often the long-running `certflow daemon` looks for work.", (
         Setting("dispatch_seconds", "number", 0.5, "Poll interval for due effects (a commit "

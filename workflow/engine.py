@@ -113,7 +113,8 @@ class Engine:
         """Validate and record a new order; it ends ``ordered`` or, when it cannot be
         applied for (contract inactive, FLEX without fixed IP), ``rejected`` with a reason."""
         now = self.now()
-        of = validate_order(fields, self.config.contracts, self.config["validation"]["default"])
+        of = validate_order(fields, self.config.contracts, self.config["validation"]["default"],
+                            self.adapters.ca.validation_methods)
         approver = self._approver(of.validation, of.approver, of.common_name, now)
         if of.renewal_of:
             self.get(of.renewal_of)

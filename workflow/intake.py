@@ -7,14 +7,12 @@ offline) also gets the bare domain as a SAN.
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
-import idna
-from publicsuffixlist import PublicSuffixList
-
+from adapters.base import BadInput
+from adapters.common.names import is_email, publicly_issuable, registrable_domain
+from adapters.common.names import normalize_host as _normalize
 from states import PLANS, VALIDATION_METHODS
 from workflow.errors import ValidationError
 
@@ -30,58 +28,24 @@ QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ
 TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
 """.split())
 
-_LDH = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]+$")
 LANGUAGES = ("ja", "en")
 
-
-@lru_cache(maxsize=1)
-def _psl() -> PublicSuffixList:
-    return PublicSuffixList(only_icann=True)
-
-
-@lru_cache(maxsize=65536)
-def registrable_domain(host: str) -> str | None:
-    return _psl().privatesuffix(host)
+__all__ = ["COUNTRIES", "OrderFields", "names_for", "normalize_host", "registrable_domain",
+           "validate_order"]
 
 
 def normalize_host(value: str, field: str = "common_name") -> str:
-    """Lower-cased A-label host name, or ValidationError naming ``field``."""
-    raw = (value or "").strip()
-    if not raw:
-        raise ValidationError(field, f"{field} is required")
-    if raw.endswith("."):
-        raw = raw[:-1]
+    """Lower-cased A-label host name a public CA can issue for, or ValidationError naming
+    ``field`` (special-use names, single labels and unknown TLDs are refused)."""
     try:
-        ipaddress.ip_address(raw.strip("[]"))
-    except ValueError:
-        pass
-    else:
-        raise ValidationError(field, f"{field} {value!r} is an IP address, not a host name", value)
-    if raw.startswith("*."):
-        raise ValidationError(field, f"{field} {value!r}: wildcard names are not sold", value)
-    try:
-        host = idna.encode(raw, uts46=True).decode("ascii") if not raw.isascii() else raw.lower()
-    except idna.IDNAError as exc:
-        raise ValidationError(field, f"{field} {value!r} is not a valid internationalised name: {exc}", value) from exc
-    if len(host) > 253:
-        raise ValidationError(field, f"{field} is longer than 253 characters", value)
-    labels = host.split(".")
-    if len(labels) < 2:
-        raise ValidationError(field, f"{field} {value!r} needs at least two labels", value)
-    for label in labels:
-        if not _LDH.match(label):
-            raise ValidationError(field, f"{field} {value!r}: label {label!r} is not a valid DNS label", value)
-    if labels[-1].isdigit():
-        raise ValidationError(field, f"{field} {value!r}: top-level label is numeric", value)
-    if host.startswith("xn--") or "." + "xn--" in host:
-        try:
-            idna.decode(host)
-        except idna.IDNAError as exc:
-            raise ValidationError(field, f"{field} {value!r} is not a valid A-label: {exc}", value) from exc
-    if registrable_domain(host) is None:
-        raise ValidationError(field, f"{field} {value!r} is a public suffix or not under one", value)
+        host = _normalize(value, field)
+    except BadInput as exc:
+        raise ValidationError(field, exc.message, value) from None
+    why = publicly_issuable(host)
+    if why:
+        raise ValidationError(field, f"{field} {value!r} refused: {why}; no public CA issues "
+                              "for it", value)
     return host
 
 
@@ -126,8 +90,26 @@ def _text(fields: dict, name: str, required: bool = True, ascii_only: bool = Tru
     return value
 
 
-def validate_order(fields: dict, contracts: dict, default_validation: str = "file") -> OrderFields:
-    """Check every field of a new order; the first problem raises ValidationError."""
+def _plan(value: object, contract_id: str, contract: dict) -> str:
+    """The order's plan is the contract's: taken from it when not given, else must match."""
+    given = str(value or "").strip().lower()
+    if given and given not in PLANS:
+        raise ValidationError("plan", f"plan {value!r} unknown: use one of {', '.join(PLANS)}", given)
+    held = str(contract.get("plan") or "").strip().lower()
+    if given and held and given != held:
+        raise ValidationError("plan", f"plan {given} does not match contract {contract_id}, "
+                              f"which is plan {held}", given)
+    if not (given or held):
+        raise ValidationError("plan", f"plan is required (contract {contract_id} names none)")
+    return given or held
+
+
+def validate_order(fields: dict, contracts: dict, default_validation: str = "file",
+                   ca_validations: frozenset[str] | None = None) -> OrderFields:
+    """Check every field of a new order; the first problem raises ValidationError.
+
+    ``ca_validations``: the validation methods the configured CA can use (refused
+    here rather than after payment)."""
     known = {"common_name", "organization", "unit", "locality", "prefecture", "country", "plan",
              "contract", "email", "validation", "approver", "language", "renewal_of"}
     for key in fields:
@@ -142,27 +124,28 @@ def validate_order(fields: dict, contracts: dict, default_validation: str = "fil
     if country not in COUNTRIES:
         raise ValidationError("country", f"country {fields.get('country')!r} is not an ISO 3166 two-letter code",
                               fields.get("country"))
-    plan = str(fields.get("plan") or "").strip().lower()
-    if plan not in PLANS:
-        raise ValidationError("plan", f"plan {fields.get('plan')!r} unknown: use one of {', '.join(PLANS)}", plan)
     contract = str(fields.get("contract") or "").strip()
     if not contract:
         raise ValidationError("contract", "contract is required")
     if contract not in contracts:
         raise ValidationError("contract", f"contract {contract!r} not found in config", contract)
+    plan = _plan(fields.get("plan"), contract, contracts[contract])
     email = str(fields.get("email") or "").strip()
-    if not _EMAIL.match(email) or len(email) > 254:
+    if not is_email(email):
         raise ValidationError("email", f"email {email!r} is not a valid address", email)
     validation = str(fields.get("validation") or default_validation).strip().lower()
     if validation not in VALIDATION_METHODS:
         raise ValidationError("validation", f"validation {validation!r} unknown: use one of "
                               f"{', '.join(VALIDATION_METHODS)}", validation)
+    if ca_validations is not None and validation not in ca_validations:
+        raise ValidationError("validation", f"validation {validation} refused: the configured CA "
+                              f"validates by {', '.join(sorted(ca_validations))} only", validation)
     language = str(fields.get("language") or "ja").strip().lower()
     if language not in LANGUAGES:
         raise ValidationError("language", f"language {language!r} unknown: use ja or en", language)
     approver = fields.get("approver")
     approver = str(approver).strip().lower() if approver else None
-    if approver and not _EMAIL.match(approver):
+    if approver and not is_email(approver):
         raise ValidationError("approver", f"approver {approver!r} is not a valid address", approver)
     renewal_of = str(fields["renewal_of"]).strip() if fields.get("renewal_of") else None
     names = names_for(cn)

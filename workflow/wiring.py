@@ -13,6 +13,7 @@ from adapters.crypto.keymaker import CryptoKeyMaker
 from adapters.crypto.keys import KeyVault
 from adapters.crypto.x509check import verify_issued
 from adapters.install.deliver import delivery_attachments
+from states.policy import max_lifetime
 from workflow.config import Config
 from workflow.errors import ConfigError
 
@@ -34,8 +35,9 @@ class Adapters:
     delivery_attachments: Callable = staticmethod(delivery_attachments)
 
     def verify(self, certificate_pem: str, chain_pem: str, *, csr_pem: str, names, now):
+        cap = max_lifetime if self.config["policy"]["publicly_trusted"] else None
         return verify_issued(certificate_pem, chain_pem, csr_pem=csr_pem, names=tuple(names),
-                             trust_roots=self.trust_roots, now=now)
+                             trust_roots=self.trust_roots, now=now, lifetime_cap=cap)
 
 
 def master_key_vault(config: Config) -> KeyVault:

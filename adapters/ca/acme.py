@@ -36,13 +36,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from adapters.ca.acme_edge import (AcmeNetwork, acme_edge, parse_retry_after,
                                    problem_refusal)
 from adapters.ca.acme_store import AcmeStore, OrderRecord
-from adapters.ca.acme_values import (acme_challenge_type, authorization_failure, check_csr,
+from adapters.ca.acme_values import (CHALLENGE_TYPES, acme_challenge_type, authorization_failure, check_csr,
                                      check_hmac_key, identifiers, pick, renewal_cert_id,
                                      status_name)
 from adapters.abilities import Health, RenewalAdvice
 from adapters.common.redact import redact_url
 from adapters.common.utc import as_utc
 from adapters.settings import AdapterKind, Setting
+from adapters.common.names import is_email
 from adapters.base import (
     Application,
     BadInput,
@@ -87,6 +88,9 @@ class _Session:
 class AcmeCA:
     """CertificateAuthority over ACME; see the module docstring for the steps.
 
+    Finalize needs the CSR's names to equal the order's (RFC 8555 7.4), so a customer
+    CSR must carry every name (``names_from_application`` is False).
+
     ``directory``: the ACME directory URL. ``state_dir``: where the account and the
     order records live (one per directory). ``seal``/``unseal``: encrypt/decrypt the
     account key at rest. ``clock``: the engine's now(). ``ca_bundle``: PEM file trusted
@@ -94,6 +98,9 @@ class AcmeCA:
     account binding (the key base64url, as CAs hand it out). No network I/O happens
     until the first call.
     """
+
+    validation_methods = frozenset(CHALLENGE_TYPES)
+    names_from_application = False
 
     def __init__(self, directory: str, state_dir: str, seal: Callable[[bytes], bytes],
                  unseal: Callable[[bytes], bytes], clock: Callable[[], datetime],
@@ -107,8 +114,7 @@ class AcmeCA:
                                       "eab_hmac_key")
         if eab_hmac_key is not None:
             check_hmac_key(eab_hmac_key)
-        if email is not None and (not isinstance(email, str) or "@" not in email
-                                  or re.search(r"[\s,]", email)):
+        if email is not None and not is_email(email):
             raise BadInput("email", f"ACME account email is not one address: {email!r}")
         if timeout <= 0:
             raise BadInput("timeout", f"timeout must be positive: {timeout!r}")

@@ -11,6 +11,7 @@ from acme import messages
 from cryptography import x509
 
 from adapters.base import BadInput, Refused
+from adapters.common.names import is_host_name
 from adapters.ca.acme_edge import problem_refusal
 from adapters.ca.acme_store import OrderRecord
 
@@ -70,10 +71,10 @@ def acme_challenge_type(validation: str) -> str:
 def identifiers(names: tuple[str, ...]) -> tuple[str, ...]:
     cleaned: list[str] = []
     for name in names:
-        if not isinstance(name, str) or not re.fullmatch(r"(\*\.)?[a-z0-9.\-]+",
-                                                         name.strip().lower().rstrip(".")):
+        text = name.strip().lower().rstrip(".") if isinstance(name, str) else ""
+        if not is_host_name(text.removeprefix("*.")):
             raise BadInput("names", f"not an ASCII DNS name for ACME: {name!r}")
-        name = name.strip().lower().rstrip(".")
+        name = text
         if name not in cleaned:
             cleaned.append(name)
     if not cleaned:

@@ -44,14 +44,14 @@ from adapters.ca import local_certs as certs
 from adapters.ca.local_store import CAStore
 from adapters.common.utc import as_utc as _utc, from_text, to_text
 from adapters.crypto.x509check import serial_hex
+from states.policy import RANDOM_VALUE_MAX_DAYS
 
 FILE_VALIDATION = "file"
 MAIL_VALIDATIONS = ("email", "email-whois")
 DEFAULT_LIFETIME = timedelta(days=89)
 #: without an order deadline a token lives as long as the approval window
 DEFAULT_TOKEN_LIFETIME = timedelta(days=10)
-#: random values live at most 30 days (states.policy.RANDOM_VALUE_MAX_DAYS)
-MAX_TOKEN_LIFETIME = timedelta(days=30)
+MAX_TOKEN_LIFETIME = timedelta(days=RANDOM_VALUE_MAX_DAYS)
 #: a worker that claimed the approval mail and went silent this long is presumed dead
 MAIL_CLAIM_STALE = timedelta(minutes=2)
 POLL_AGAIN = 60.0
@@ -61,11 +61,17 @@ USED_TOKEN = "unknown or already used approval token"
 class LocalCA:
     """The embedded CertificateAuthority (see the module docstring).
 
+    Like a commercial DV CA it validates by file or mail and issues for the names of the
+    application (a customer CSR may carry only the common name).
+
     ``clock`` is the engine's injected clock; ``notifier`` sends approval mails (needed
     for mail validation); ``connect_to="host:port"`` fetches validation files from that
     address with the order's domain as Host (like ``curl --connect-to``); without it
     the file is read from the application's webroot.
     """
+
+    validation_methods = frozenset({FILE_VALIDATION, *MAIL_VALIDATIONS})
+    names_from_application = True
 
     def __init__(self, directory: str, vault: KeyVault, clock: Callable[[], datetime],
                  notifier: Notifier | None = None, connect_to: str | None = None,
@@ -168,7 +174,7 @@ class LocalCA:
     def submit(self, app: Application) -> Submission:
         """Record the application (once per idempotency key) and start validation."""
         self._ensure_once()
-        if app.validation != FILE_VALIDATION and app.validation not in MAIL_VALIDATIONS:
+        if app.validation not in self.validation_methods:
             raise Refused(f"the local CA validates by file or email, not {app.validation}",
                           validation=app.validation)
         if app.validation in MAIL_VALIDATIONS:
@@ -177,7 +183,7 @@ class LocalCA:
             if self.notifier is None:
                 raise PermanentError("the local CA has no notifier to send approval mail")
         try:
-            csr_pem = check_customer_csr(app.csr_pem, app.names)
+            csr_pem = check_customer_csr(app.csr_pem, app.names, names_from_application=True)
         except BadInput as exc:
             raise Refused(f"the local CA refused the CSR: {exc.message}") from exc
 
@@ -310,7 +316,7 @@ class LocalCA:
         elif row["status"] != "approved":
             return Pending(retry_after=self.poll_seconds,
                            detail=f"waiting for {row['approver']} to approve")
-        return self._issue(application_id)
+        return self._issue(application_id, app.not_after)
 
     def _get(self, application_id: str):
         rows = self.store.read("SELECT * FROM applications WHERE application_id = ?",
@@ -320,7 +326,9 @@ class LocalCA:
                                  application_id=application_id)
         return rows[0]
 
-    def _issue(self, application_id: str) -> Issued:
+    def _issue(self, application_id: str, requested: datetime | None = None) -> Issued:
+        """Sign the leaf once. Its lifetime is the one asked for now, at issuance (the
+        poll's application), not at submission: a dated cap may have shrunk meanwhile."""
         now = self._now()
         issuer = x509.load_pem_x509_certificate(self.chain_pem().encode("ascii"))
         try:
@@ -335,7 +343,8 @@ class LocalCA:
                 raise Refused(f"application {application_id} was cancelled",
                               application_id=application_id)
             if row["status"] != "issued":
-                not_after = from_text(row["not_after"]) or now + DEFAULT_LIFETIME
+                not_after = (_utc(requested) if requested else from_text(row["not_after"])) \
+                    or now + DEFAULT_LIFETIME
                 if not_after <= now:
                     raise Refused(f"requested expiry {row['not_after']} is already past",
                                   application_id=application_id)

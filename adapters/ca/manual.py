@@ -10,6 +10,11 @@ MANUAL_POLL_SECONDS = 6 * 3600.0
 
 
 class ManualCA:
+    #: the operator applies with the CA's form: the CA mails the approver or checks a file,
+    #: and takes the names from the form, not from the CSR
+    validation_methods = frozenset({"file", "email", "email-whois"})
+    names_from_application = True
+
     def submit(self, application: Application) -> Submission:
         return Submission(application_id=f"manual:{application.idempotency_key}",
                           approver=application.approver)

@@ -2,14 +2,9 @@
 from __future__ import annotations
 
 import ipaddress
-import re
-
 from adapters.base import BadInput
+from adapters.common.names import is_host_name
 
-_HOSTNAME = re.compile(
-    r"(?=.{1,253}$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?"
-)
 
 
 def parse_host_port(value: str, field: str, default_port: int | None = None) -> tuple[str, int]:
@@ -56,4 +51,4 @@ def _is_ip(host: str) -> bool:
 
 
 def _valid_host(host: str) -> bool:
-    return bool(host) and (_is_ip(host) or _HOSTNAME.fullmatch(host) is not None)
+    return bool(host) and (_is_ip(host) or is_host_name(host, underscore=True, trailing_dot=True))

@@ -7,22 +7,11 @@ UTS #46 mapping), lower case, without a trailing dot.
 """
 from __future__ import annotations
 
-import functools
-import re
-
-import idna
-from publicsuffixlist import PublicSuffixList
-
 from adapters.base import BadInput
+from adapters.common import names
 
 #: BR 3.2.2.4.4: the only local parts a constructed address may have
 APPROVER_LOCAL_PARTS = ("admin", "administrator", "webmaster", "hostmaster", "postmaster")
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-
-
-@functools.lru_cache(maxsize=1)
-def _psl() -> PublicSuffixList:
-    return PublicSuffixList(only_icann=True)
 
 
 def normalize_domain(name: str, field: str = "common_name") -> str:
@@ -34,14 +23,9 @@ def normalize_domain(name: str, field: str = "common_name") -> str:
     if text.startswith("*."):
         text = text[2:]
     try:
-        ascii_name = idna.encode(text, uts46=True).decode("ascii").lower()
-    except (idna.IDNAError, UnicodeError) as exc:
-        raise BadInput(field, f"{field} {name!r} is not a valid domain name", value=name) from exc
-    labels = ascii_name.split(".")
-    if (len(ascii_name) > 253 or len(labels) < 2 or labels[-1].isdigit()
-            or not all(_LABEL.fullmatch(x) for x in labels)):
-        raise BadInput(field, f"{field} {name!r} is not a valid domain name", value=name)
-    return ascii_name
+        return names.normalize_host(text, field)
+    except BadInput:
+        raise BadInput(field, f"{field} {name!r} is not a valid domain name", value=name) from None
 
 
 def registrable_domain(name: str) -> str:
@@ -51,7 +35,7 @@ def registrable_domain(name: str) -> str:
     none: BadInput(field="common_name").
     """
     domain = normalize_domain(name)
-    registrable = _psl().privatesuffix(domain)
+    registrable = names.registrable_domain(domain)
     if not registrable:
         raise BadInput("common_name", f"{name} is a public suffix, not a registrable domain",
                        value=name)

@@ -26,6 +26,7 @@ from adapters.contacts.approvers import registrable_domain
 from adapters.abilities import Health
 from adapters.base import BadInput, Contact, Refused, TransientError
 from adapters.common.hostport import format_host_port, parse_host_port
+from adapters.common.names import EMAIL
 from adapters.contacts.privacy import detect_privacy
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,6 @@ WHOIS_PORT = 43
 MAX_ANSWER_BYTES = 1024 * 1024
 ROLES = ("admin", "registrant", "tech")   # whose email is used, in this order
 
-_DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})+")
 _JPRS_LINE = re.compile(r"^\s*(?:[a-z]\.\s*)?\[(?P<key>[^\[\]]{1,40})\]\s*(?P<value>.*)$")
 _HEADER = re.compile(
     r"^\s*(?P<what>Domain|Contact)\s+Information\s*:\s*(?:\[[^\]]*\])?\s*$", re.IGNORECASE)
@@ -75,7 +74,7 @@ class WhoisAnswer:
     def email(self, role: str) -> str | None:
         for r, a, _, v in self.fields:
             if r == role and a == "email":
-                found = _EMAIL.search(v[:_MAX_EMAIL_FIELD])
+                found = EMAIL.search(v[:_MAX_EMAIL_FIELD])
                 if found:
                     return found.group(0)
         return None

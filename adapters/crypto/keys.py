@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 import stat
 import tempfile
 
-import idna
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.fernet import Fernet, InvalidToken
@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from adapters.base import BadInput, DistinguishedName
 from adapters.common.spki import same_public_key
+from adapters.common.names import a_label
 
 ALGORITHMS = ("rsa2048", "rsa3072", "rsa4096", "p256", "p384")
 ACCEPTED_HASHES = ("sha256", "sha384", "sha512")
@@ -57,18 +58,6 @@ def load_private_key(key_pem: bytes):
         return serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise BadInput("private_key", "not an unencrypted PEM private key") from exc
-
-
-def a_label(name: str) -> str:
-    """A DNS name as lower-case ASCII (IDNA A-label), as certificates carry it."""
-    name = name.strip().rstrip(".").lower()
-    if name.isascii():
-        return name
-    prefix = "*." if name.startswith("*.") else ""
-    try:
-        return prefix + idna.encode(name.removeprefix("*."), uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise BadInput("names", f"{name!r} is not a valid domain name: {exc}", name=name) from exc
 
 
 def _subject(dn: DistinguishedName, common_name: str) -> x509.Name:
@@ -132,22 +121,20 @@ def load_csr(data: bytes | str) -> x509.CertificateSigningRequest:
         raise BadInput("csr", "not a PEM or DER CSR") from exc
 
 
-def csr_public_key_pem(csr_pem: str | bytes) -> str:
-    """The CSR's public key as SubjectPublicKeyInfo PEM."""
-    return load_csr(csr_pem).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
-
-
 def csr_names(csr: x509.CertificateSigningRequest) -> tuple[str, ...]:
-    """CN first (when present), then the SAN DNS names not already listed, lower-case."""
+    """CN first (when present), then the SAN DNS names not already listed, as A-labels."""
     found: list[str] = []
-    for attribute in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
-        found.append(str(attribute.value).lower())
     try:
+        for attribute in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+            found.append(a_label(str(attribute.value), "csr"))
         san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        found += [n.lower() for n in san.get_values_for_type(x509.DNSName)]
+        found += [a_label(n, "csr") for n in san.get_values_for_type(x509.DNSName)]
     except x509.ExtensionNotFound:
         pass
+    except BadInput:
+        raise
+    except ValueError as exc:  # a damaged extension (cryptography parses them lazily)
+        raise BadInput("csr", f"CSR extensions cannot be read: {exc}") from None
     return tuple(dict.fromkeys(found))
 
 
@@ -182,27 +169,75 @@ def _check_key(csr: x509.CertificateSigningRequest) -> None:
                               "use RSA 2048 or ECDSA P-256/P-384")
 
 
-def _check_names(csr: x509.CertificateSigningRequest, names: tuple[str, ...]) -> None:
-    wanted = {a_label(n) for n in names}
-    carried = set(csr_names(csr))
+def _subj_value(value: str) -> str:
+    # openssl -subj: a backslash escapes the characters that separate types and values
+    return "".join("\\" + ch if ch in "\\/+=" else ch for ch in value)
+
+
+def csr_command(names: tuple[str, ...], dn: DistinguishedName | None = None, *,
+                with_sans: bool = True, key_file: str = "new2.pem",
+                csr_file: str = "new2.csr") -> str:
+    """The provider's ``openssl req -new -sha256 -key new2.pem -out new2.csr``, made
+    non-interactive: the subject from ``dn`` (CN = names[0]) and, ``with_sans``, every
+    name as a SAN, which a CA that takes the names from the CSR (ACME) needs."""
+    labels = [a_label(n) for n in names]
+    parts = [] if dn is None else [("C", dn.country), ("ST", dn.prefecture), ("L", dn.locality),
+                                   ("O", dn.organization), ("OU", dn.unit)]
+    subject = "".join(f"/{kind}={_subj_value(v)}" for kind, v in parts if v) + f"/CN={labels[0]}"
+    command = f"openssl req -new -sha256 -key {key_file} -out {csr_file} -subj {shlex.quote(subject)}"
+    if with_sans:
+        command += " -addext " + shlex.quote("subjectAltName=" + ",".join(f"DNS:{n}" for n in labels))
+    return command
+
+
+def _other_san_kinds(csr: x509.CertificateSigningRequest) -> list[str]:
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    except ValueError as exc:
+        raise BadInput("csr", f"CSR extensions cannot be read: {exc}") from None
+    kinds = {x509.IPAddress: "IP address", x509.RFC822Name: "e-mail address",
+             x509.UniformResourceIdentifier: "URI", x509.DirectoryName: "directory name",
+             x509.OtherName: "other name", x509.RegisteredID: "registered ID"}
+    return sorted({label for kind, label in kinds.items() if san.get_values_for_type(kind)})
+
+
+def _check_names(csr: x509.CertificateSigningRequest, names: tuple[str, ...],
+                 names_from_application: bool) -> None:
+    others = _other_san_kinds(csr)
+    if others:
+        raise BadInput("csr", f"CSR carries {' and '.join(others)} SANs: a server certificate "
+                              "names DNS host names only", kinds=tuple(others))
+    order = [a_label(n) for n in names]
+    carried = csr_names(csr)
     if not carried:
         raise BadInput("csr", "CSR carries no common name and no SAN")
-    missing, extra = sorted(wanted - carried), sorted(carried - wanted)
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append("missing " + ", ".join(missing))
-        if extra:
-            parts.append("not in the order " + ", ".join(extra))
-        raise BadInput("csr", "CSR names do not match the order: " + "; ".join(parts),
-                       missing=tuple(missing), extra=tuple(extra))
+    extra = sorted(set(carried) - set(order))
+    if extra:
+        raise BadInput("csr", "CSR names not in the order: " + ", ".join(extra), extra=tuple(extra))
+    if names_from_application:
+        # the CA issues for the order's names: the CSR must at least name the common name
+        if order[0] not in carried:
+            raise BadInput("csr", f"CSR does not name the order's common name {order[0]}",
+                           missing=(order[0],))
+        return
+    missing = [n for n in order if n not in carried]
+    if missing:
+        raise BadInput("csr", f"CSR lacks {', '.join(missing)}, which the CA needs in the CSR; "
+                              f"make it with: {csr_command(tuple(order))}", missing=tuple(missing))
 
 
-def check_customer_csr(data: bytes | str, names: tuple[str, ...]) -> str:
+def check_customer_csr(data: bytes | str, names: tuple[str, ...], *,
+                       names_from_application: bool) -> str:
     """Check a customer's CSR (PEM or DER) for an order with ``names``; return it as PEM.
 
     Refusals raise ``BadInput(field="csr")`` naming the problem: unparsable, weak hash,
-    weak key, bad signature, names that differ from the order's.
+    weak key, bad signature, IP or e-mail SANs, names not in the order; and, unless the
+    CA takes the names from the application (``names_from_application``: a CSR naming
+    only the common name will do), names of the order the CSR lacks, with the openssl
+    command that makes an acceptable one. Names compare case-insensitively.
+    ``names_from_application`` has no default: pass the configured CA's ability.
     """
     csr = load_csr(data)
     _check_hash(csr)
@@ -213,7 +248,7 @@ def check_customer_csr(data: bytes | str, names: tuple[str, ...]) -> str:
         valid = False
     if not valid:
         raise BadInput("csr", "CSR signature does not verify")
-    _check_names(csr, names)
+    _check_names(csr, names, names_from_application)
     return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 

@@ -1,18 +1,23 @@
 """Checks every certificate a CA sends before anything is installed.
 
 :func:`verify_issued` refuses (``BadInput(field="certificate")``) a certificate whose key is
-not the order's, whose names do not cover the order's, that is not valid now, or that does
-not chain to a configured trust root (``cryptography.x509.verification``, the Web PKI
-profile).
+not the order's, whose names differ from the order's, that is not valid now, that lives
+longer than the dated cap (BR 6.3.2 counts validity inclusively: notAfter - notBefore +
+1 s), or that does not chain to a configured trust root (``cryptography.x509.verification``,
+the Web PKI profile). A damaged certificate (bad ASN.1 in an extension, an unsupported
+key) is refused the same way, never raised as a parser error.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import verification
+from cryptography.x509.oid import NameOID
 
 from adapters.base import BadInput
 from adapters.common.spki import same_public_key
@@ -35,9 +40,19 @@ def _load_all(pem: str, what: str) -> list[x509.Certificate]:
     if not pem or "-----BEGIN CERTIFICATE-----" not in pem:
         return []
     try:
-        return x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
+        certs = x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
     except ValueError as exc:
         raise BadInput("certificate", f"{what}: malformed PEM certificate") from exc
+    for cert in certs:
+        # cryptography parses extensions and keys lazily: read them now, refuse damage here
+        try:
+            cert.extensions
+            cert.public_key()
+        except UnsupportedAlgorithm as exc:
+            raise BadInput("certificate", f"{what}: unsupported public key: {exc}") from None
+        except ValueError as exc:
+            raise BadInput("certificate", f"{what}: damaged certificate: {exc}") from None
+    return certs
 
 
 def _load_one(pem: str) -> x509.Certificate:
@@ -64,6 +79,10 @@ def san_names(cert: x509.Certificate) -> tuple[str, ...]:
     except x509.ExtensionNotFound:
         return ()
     return tuple(n.lower() for n in san.get_values_for_type(x509.DNSName))
+
+
+def _common_names(cert: x509.Certificate) -> list[str]:
+    return [str(a.value).lower() for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
 
 
 def _covers(sans: tuple[str, ...], name: str) -> bool:
@@ -116,12 +135,33 @@ def _verifier_name(names: tuple[str, ...]) -> str:
     return "certflow-check" + names[0][1:]
 
 
+def br_validity(cert: x509.Certificate) -> timedelta:
+    """The validity period as BR 6.3.2 counts it: notAfter - notBefore + 1 second."""
+    return cert.not_valid_after_utc - cert.not_valid_before_utc + timedelta(seconds=1)
+
+
+def check_lifetime(cert: x509.Certificate, cap: timedelta) -> None:
+    """Refuse a certificate that lives longer than ``cap`` (counted the BR way)."""
+    validity = br_validity(cert)
+    if validity > cap:
+        raise BadInput("certificate", f"certificate lives {_days(validity)} days (notAfter - "
+                                      f"notBefore + 1 s), over the {_days(cap)}-day cap of the "
+                                      "Baseline Requirements", validity_seconds=validity.total_seconds())
+
+
+def _days(delta: timedelta) -> str:
+    return f"{delta / timedelta(days=1):.2f}".rstrip("0").rstrip(".")
+
+
 def verify_issued(certificate_pem: str, chain_pem: str, *, csr_pem: str, names: tuple[str, ...],
-                  trust_roots: list[str], now: datetime) -> CertInfo:
+                  trust_roots: list[str], now: datetime,
+                  lifetime_cap: Callable[[datetime], timedelta] | None = None) -> CertInfo:
     """Check a certificate from a CA against the order; return what to record.
 
-    ``certificate_pem`` may hold the chain too (it is split off). Raises
-    ``BadInput(field="certificate")`` naming the first problem found.
+    ``certificate_pem`` may hold the chain too (it is split off). ``lifetime_cap(when)``
+    gives the dated cap (publicly-trusted certificates); it is taken at issuance (the
+    later of notBefore and ``now``). Raises ``BadInput(field="certificate")`` naming the
+    first problem found.
     """
     leaf_pem, bundled_chain = parse_bundle(certificate_pem)
     leaf = _load_one(leaf_pem)
@@ -139,6 +179,11 @@ def verify_issued(certificate_pem: str, chain_pem: str, *, csr_pem: str, names: 
         raise BadInput("certificate",
                        f"certificate names do not cover the order: missing {', '.join(missing)}",
                        missing=tuple(missing))
+    extra = [n for n in sans if n not in labels]
+    extra += [cn for cn in _common_names(leaf) if cn not in labels and cn not in extra]
+    if extra:
+        raise BadInput("certificate", f"certificate names {', '.join(extra)}, which the order "
+                                      "does not", extra=tuple(extra))
 
     not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
     if now < not_before:
@@ -146,6 +191,8 @@ def verify_issued(certificate_pem: str, chain_pem: str, *, csr_pem: str, names: 
                                       f"{not_before.isoformat()}, now is {now.isoformat()}")
     if now > not_after:
         raise BadInput("certificate", f"certificate expired on {not_after.isoformat()}")
+    if lifetime_cap is not None:
+        check_lifetime(leaf, lifetime_cap(max(not_before, now)))
 
     roots = [c for pem in trust_roots for c in _load_all(pem, "trust root")]
     if not roots:

@@ -13,7 +13,6 @@ module names the target and raises ``adapters.base.TransientError``.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import Protocol, Sequence
@@ -24,16 +23,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from adapters.base import BadInput, Bundle, Target, TransientError
 from adapters.common.spki import same_public_key
+from adapters.common.names import is_host_name
 from adapters.install.tls_probe import served_fingerprint
 
 log = logging.getLogger(__name__)
 
 CERT_MODE = 0o644
 KEY_MODE = 0o600
-
-# One DNS label: letters, digits, hyphens inside; the common name is labels joined by dots.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 # Pause before each verify retry: a reload (e.g. nginx's SIGHUP) takes effect asynchronously.
 _VERIFY_PAUSES = (0.25, 0.5, 1.0, 2.0)
@@ -91,7 +87,7 @@ def safe_directory_name(common_name: str) -> str:
     if (
         not isinstance(common_name, str)
         or len(common_name) > 253
-        or not _HOSTNAME.fullmatch(common_name)
+        or not is_host_name(common_name)
     ):
         raise BadInput(
             "common_name",

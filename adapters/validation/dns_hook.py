@@ -3,18 +3,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shlex
 import subprocess
 
 from adapters.base import BadInput, Challenge, PermanentError, TransientError
+from adapters.common.names import is_host_name
 
 log = logging.getLogger(__name__)
-
-_DNS_NAME = re.compile(
-    r"(?=.{1,253}\.?$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?"
-)
 
 
 class DnsHookValidator:
@@ -46,7 +41,7 @@ class DnsHookValidator:
             raise PermanentError(f"dns hook cannot publish a {challenge.kind!r} challenge",
                                  kind=challenge.kind)
         name = challenge.name
-        if not _DNS_NAME.fullmatch(name or ""):
+        if "." not in (name or "") or not is_host_name(name, underscore=True, trailing_dot=True):
             raise BadInput("validation.record", f"dns record name {name!r} is not a domain name",
                            record=name)
         value = challenge.content

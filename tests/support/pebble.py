@@ -8,7 +8,8 @@ Use the session fixture ``pebble``::
                     eab_hmac_key=pebble.eab_hmac_key)
 
 What runs:
-- pebble with external account binding required, Pebble's default ~5% nonce rejection
+- pebble with external account binding required, 90-day certificates (under the
+  dated cap), Pebble's default ~5% nonce rejection
   and 50% valid-authorization reuse left on, no validation sleeps (PEBBLE_VA_NOSLEEP=1);
   its HTTPS uses a trustme certificate for 127.0.0.1/localhost (``ca_bundle``).
 - pebble-challtestsrv as Pebble's only DNS server: every name resolves to 127.0.0.1
@@ -43,6 +44,8 @@ from support.helpers import free_port
 from support.webserver import LoopbackHTTP
 
 PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
+#: what Pebble issues for: 90 days, under every cap before 2029-03-15 (47 days after)
+CERTIFICATE_VALIDITY_SECONDS = 90 * 86400
 CHALLTESTSRV = shutil.which("pebble-challtestsrv") or "/usr/bin/pebble-challtestsrv"
 START_TIMEOUT = 30.0
 EAB_KID = "kid-1"
@@ -182,6 +185,8 @@ def start_pebble(base: Path) -> Iterator[PebbleServer]:
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": True,
                 "externalAccountMACKeys": {EAB_KID: hmac_key},
+                # under the dated cap: Pebble's default (5 years) is held when publicly trusted
+                "certificateValidityPeriod": CERTIFICATE_VALIDITY_SECONDS,
             }}
             config_path = base / "pebble-config.json"
             config_path.write_text(json.dumps(config, indent=2))

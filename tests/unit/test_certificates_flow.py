@@ -1,16 +1,14 @@
 """Issue 5 end to end through the CLI: CSRs, approval tokens, customer CSRs, manual CA."""
-import datetime as dt
 import hashlib
 import stat
 import subprocess
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from support import mailfolder
-from support.ca import openssl_csr
+from support.ca import manual_leaf, manual_root, openssl_csr
 from support.helpers import cli_json, configure, place_args, run_cli
 
 
@@ -89,7 +87,7 @@ def test_approval_token_approves_once(workspace):
 
 
 def test_application_only_order_delivers_after_a_good_customer_csr(workspace, tmp_path):
-    o = place_paid(workspace, contract="C-3001", plan="ex-cloud")
+    o = place_paid(workspace, contract="C-3001", plan="ex-cloud", validation="email")
     assert o["state"] == "awaiting_csr"
     assert mailfolder.to(workspace, "owner@example.jp")
     bad = {
@@ -110,6 +108,9 @@ def test_application_only_order_delivers_after_a_good_customer_csr(workspace, tm
     good.write_bytes(openssl_csr(tmp_path, "good", der=True))
     run_cli(workspace, "order", "csr", o["id"], str(good), check=True)
     run_cli(workspace, "daemon", "--once", check=True)
+    [approval] = mailfolder.to(workspace, "admin@example.jp")
+    run_cli(workspace, "ca", "approve", mailfolder.token_in(approval), check=True)
+    run_cli(workspace, "daemon", "--once", check=True)
     done = cli_json(workspace, "order", "show", o["id"])
     assert done["state"] == "delivered"
     delivered = [m for m in mailfolder.to(workspace, "owner@example.jp")
@@ -129,45 +130,16 @@ def test_application_only_order_delivers_after_a_good_customer_csr(workspace, tm
     assert "PRIVATE KEY" not in delivered[-1].as_string()
 
 
-def _ca(tmp_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Manual Test Root")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "root.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key, cert
-
-
-def _leaf(ca_key, ca_cert, public_key, names):
-    now = dt.datetime.now(dt.timezone.utc)
-    return (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca_cert.subject).public_key(public_key)
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=90))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256())).public_bytes(serialization.Encoding.PEM)
-
-
 def test_manual_ca_refuses_a_certificate_for_another_key(workspace, tmp_path):
-    ca_key, ca_cert = _ca(tmp_path)
+    ca_key, ca_cert = manual_root(tmp_path)
     configure(workspace, {"ca.kind": "manual", "ca.trust_roots": [str(tmp_path / "root.pem")]})
     o = place_paid(workspace)
     assert o["state"] == "awaiting_approval" and "BEGIN CERTIFICATE REQUEST" in o["csr"]
     csr = x509.load_pem_x509_csr(o["csr"].encode())
     names = ("www.example.jp", "example.jp")
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
-    (tmp_path / "wrong.pem").write_bytes(_leaf(ca_key, ca_cert, other, names))
-    (tmp_path / "right.pem").write_bytes(_leaf(ca_key, ca_cert, csr.public_key(), names))
+    (tmp_path / "wrong.pem").write_bytes(manual_leaf(ca_key, ca_cert, other, names))
+    (tmp_path / "right.pem").write_bytes(manual_leaf(ca_key, ca_cert, csr.public_key(), names))
     wrong = run_cli(workspace, "order", "issue", o["id"], str(tmp_path / "wrong.pem"))
     assert wrong.returncode == 2 and "key" in wrong.stderr
     assert cli_json(workspace, "order", "show", o["id"])["state"] == "awaiting_approval"

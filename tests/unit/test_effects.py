@@ -125,12 +125,16 @@ def test_resume_refused_unless_held(workspace):
 
 
 def test_ca_refusal_rejects_the_order_with_its_reason(engine):
-    order = engine.place(**{**ORDER, "validation": "dns-01"})  # the local CA cannot do DNS
+    order = engine.place(**{**ORDER, "validation": "email"})  # waits for the approver
     engine.fire(order.id, "pay")
+    Daemon(engine).run_once()
+    application_id = engine.get(order.id).data["application_id"]
+    engine.adapters.ca.cancel(application_id)  # the CA withdrew it: every poll now refuses
+    engine.poll_now(application_id)
     Daemon(engine).run_once()
     rejected = engine.get(order.id)
     assert rejected.state == "rejected"
-    assert "dns-01" in rejected.reason
+    assert application_id in rejected.reason and "cancelled" in rejected.reason
     assert mails_of(engine.config.path, "rejected", to=ORDER["email"])
 
 

@@ -9,6 +9,7 @@ from typing import Callable
 
 from adapters.base import (Application, Bundle, Challenge, DistinguishedName, Issued, Notice,
                            PermanentError, Refused, Target)
+from states.guards import application_only
 from states.policy import requested_lifetime
 from workflow.clock import parse_iso
 from workflow.effects.outcome import EffectContext, Later, Outcome
@@ -23,19 +24,33 @@ def webroot_for(config, order: Order) -> str | None:
     return contract.get("webroot") or config["validation"]["webroot"]
 
 
+def customer_serves_files(config, order: Order) -> bool:
+    """Application-only orders: the customer's server is not ours, so http challenges
+    (validation files) are the customer's to publish, not written into our webroot."""
+    return application_only({"plan": order.plan}, config.contracts.get(order.contract))
+
+
 def application(ctx: EffectContext, order: Order, key: str) -> Application:
     now = ctx.now()
+    webroot = None if customer_serves_files(ctx.config, order) else webroot_for(ctx.config, order)
     deadline = parse_iso(order.deadline_at) or now + timedelta(days=10)
     return Application(
         order_id=order.id, idempotency_key=key, common_name=order.common_name,
         names=order.names, csr_pem=order.csr or "", validation=order.validation,
         approver=order.approver, deadline_at=deadline, language=order.language,
-        not_after=now + requested_lifetime(now), webroot=webroot_for(ctx.config, order))
+        not_after=now + requested_lifetime(now), webroot=webroot)
 
 
-def notice_context(order: Order, **extra) -> dict:
+def notice_context(config, order: Order, **extra) -> dict:
     cert = order.certificate
+    customer = customer_serves_files(config, order)
     return {
+        "application_only": customer,
+        # what an application-only customer must serve for file validation
+        "customer_files": [{"url": f"http://{c['domain']}/{c['name']}",
+                            "content": c.get("content", "")}
+                           for c in (order.data.get("challenges") or ())
+                           if customer and c["kind"] == "http"],
         "order_id": order.id, "common_name": order.common_name, "names": list(order.names),
         "plan": order.plan, "contract": order.contract, "validation": order.validation,
         "approver": order.approver, "deadline_at": parse_iso(order.deadline_at),
@@ -51,7 +66,7 @@ def send(ctx: EffectContext, order: Order, template: str, key: str, to: str | No
          attachments=(), **extra) -> None:
     ctx.adapters.notifier.send(Notice(
         template=template, to=to or order.email, language=order.language,
-        context=notice_context(order, **extra), idempotency_key=key,
+        context=notice_context(ctx.config, order, **extra), idempotency_key=key,
         attachments=tuple(attachments)))
 
 
@@ -81,13 +96,19 @@ def make_csr(ctx: EffectContext):
     """Key (made once per order, sealed at rest) and a SHA-256 CSR with the order's DN."""
     a, order = ctx.adapters, ctx.order
     key_pem = ctx.keys.private_key(order, create=True)
-    dn = DistinguishedName(order.common_name, order.organization, order.locality,
-                           order.prefecture, order.country, order.unit)
-    return Outcome("submit", {"csr": a.keys.make_csr(key_pem, dn, order.names)})
+    return Outcome("submit", {"csr": a.keys.make_csr(key_pem, _dn(order), order.names)})
+
+
+def _dn(order: Order) -> DistinguishedName:
+    return DistinguishedName(order.common_name, order.organization, order.locality,
+                             order.prefecture, order.country, order.unit)
 
 
 def request_csr(ctx: EffectContext):
-    send(ctx, ctx.order, "csr_request", ctx.job["idem_key"])
+    a = ctx.adapters
+    command = a.keys.csr_command(ctx.order.names, _dn(ctx.order),
+                                 with_sans=not a.ca.names_from_application)
+    send(ctx, ctx.order, "csr_request", ctx.job["idem_key"], csr_command=command)
     return Outcome("request_csr")
 
 
@@ -108,15 +129,17 @@ def submit_ca(ctx: EffectContext):
         order = _with(order, approver=approver)
     app = application(ctx, order, ctx.job["idem_key"])
     submission = a.ca.submit(app)
-    webroot = app.webroot
+    customer = customer_serves_files(ctx.config, order)
     for challenge in submission.challenges:
-        a.validator.place(challenge, webroot)
+        if not (customer and challenge.kind == "http"):
+            a.validator.place(challenge, app.webroot)
     return Outcome("ca_accept", {
         "application_id": submission.application_id,
         # a dns record's value is kept (orders.data only, never events or exports) so that
-        # cleanup can tell the hook which TXT record to remove
+        # cleanup can tell the hook which TXT record to remove; a file the customer must
+        # serve is kept so that the mail can tell its content
         "challenges": [{"kind": c.kind, "domain": c.domain, "name": c.name,
-                        **({"content": c.content} if c.kind == "dns" else {})}
+                        **({"content": c.content} if c.kind == "dns" or customer else {})}
                        for c in submission.challenges],
         "approver": submission.approver or approver,
     })
@@ -162,7 +185,10 @@ def deliver(ctx: EffectContext):
 def cleanup_validation(ctx: EffectContext):
     a, order = ctx.adapters, ctx.order
     webroot = webroot_for(ctx.config, order)
+    customer = customer_serves_files(ctx.config, order)
     for c in order.data.get("challenges") or ():
+        if customer and c["kind"] == "http":
+            continue  # on the customer's server, never in our webroot
         a.validator.remove(Challenge(c["kind"], c["domain"], c["name"], c.get("content", "")),
                            webroot)
     return None

@@ -25,6 +25,9 @@ from workflow.errors import ValidationError
 from adapters.abilities import approval_tokens
 
 MARKER = ".certflow-demo"
+#: the issuing chapters (1-3) span about two days of story time; they are played that
+#: far in the past (within the local CA's one-week backdate)
+STORY_HEAD_START = timedelta(days=3)
 _STYLES = {"installed": "green", "delivered": "green", "rejected": "red", "cancelled": "yellow",
            "on_hold": "bold red"}
 
@@ -44,7 +47,9 @@ MAIL_SILENT = dict(common_name="www.example-shop.jp", plan="basic", contract="C-
                    email="owner@example-shop.jp", validation="email", **_DN)
 APPLICATION_ONLY = dict(common_name="www.example-cloud.jp", plan="ex-cloud", contract="C-3001",
                         email="dev@example-cloud.jp", organization="Example Cloud K.K.",
-                        locality="Osaka-shi", prefecture="Osaka", country="JP")
+                        locality="Osaka-shi", prefecture="Osaka", country="JP",
+                        # the customer's server is not ours: no file validation there
+                        validation="email")
 EXPIRED_CONTRACT = dict(common_name="www.example.ne.jp", plan="basic", contract="C-9001",
                         email="owner@example.ne.jp", **_DN)
 
@@ -87,8 +92,9 @@ class Story:
         from workflow.effects.daemon import Daemon
         from workflow.engine import Engine
 
-        # start at the real present: the local CA's root was made a moment ago
-        self.clock = MovableClock(SystemClock().now())
+        # start in the past, so that every certificate the story issues is valid in real
+        # time when the demo ends (its root was made a moment ago, backdated by a week)
+        self.clock = MovableClock(SystemClock().now() - STORY_HEAD_START)
         self.engine = Engine(config_mod.load(config_path), self.clock)
         self.daemon = Daemon(self.engine)
         self.console = console
@@ -190,13 +196,16 @@ def read_mail(path: Path) -> email.message.EmailMessage:
 
 
 def _customer_key_and_csr(engine, order) -> str:
-    """What the application-only customer does on their own machine: key + CSR."""
+    """What the application-only customer does on their own machine: key + CSR. A CA
+    that takes the names from the application needs only the common name in it (the
+    provider's own procedure); another gets every name."""
     from adapters.base import DistinguishedName
     keys = engine.adapters.keys
     key_pem = keys.generate_key("rsa2048")  # stays with the customer; never given to certflow
     dn = DistinguishedName(order.common_name, order.organization, order.locality,
                            order.prefecture, order.country, order.unit)
-    return keys.make_csr(key_pem, dn, order.names)
+    names = order.names[:1] if engine.adapters.ca.names_from_application else order.names
+    return keys.make_csr(key_pem, dn, names)
 
 
 def _tell(story: Story) -> None:
@@ -237,7 +246,12 @@ def _tell(story: Story) -> None:
     s.later(timedelta(days=1), "a day later, the customer sends a CSR made on their own server")
     order = engine.get(app_only)
     engine.submit_csr(app_only, _customer_key_and_csr(engine, order), actor="demo")
-    s.say(f"CSR checked (SHA-256, RSA 2048, names {', '.join(order.names)}) and submitted")
+    s.say(f"CSR checked (SHA-256, RSA 2048, common name {order.common_name}; the CA issues "
+          f"for {', '.join(order.names)}) and submitted")
+    s.daemon_pass()
+    token, _ = s.approval_token(app_only)
+    s.say(f"local CA: application {engine.adapters.ca.approve(token)} approved by "
+          f"{engine.get(app_only).approver}")
     s.daemon_pass()
 
     s.chapter("4. A contract that is no longer valid")

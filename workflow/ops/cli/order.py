@@ -79,7 +79,8 @@ def register(main: click.Group) -> None:
     @click.option("--locality", required=True, help="city/ward, e.g. Shinjuku-ku or Yokohama-shi.")
     @click.option("--prefecture", required=True, help="prefecture, e.g. Tokyo.")
     @click.option("--country", required=True, help="ISO 3166 two-letter code, e.g. JP.")
-    @click.option("--plan", required=True, help="lite|basic|pro|flex|secure|advance|expert|ex-cloud.")
+    @click.option("--plan", help="lite|basic|pro|flex|secure|advance|expert|ex-cloud "
+                  "(default: the contract's plan; another is refused).")
     @click.option("--contract", required=True, help="hosting contract id from config.toml.")
     @click.option("--email", required=True, help="the customer's registered address.")
     @click.option("--validation", help="file|email|email-whois|http-01|dns-01 (default from config).")
