@@ -39,7 +39,8 @@ class BadInput(CertflowError):
     """
 
     fields = ("field", "value", "path", "mode", "name", "domain", "record", "algorithm",
-              "key_size", "curve", "missing", "extra", "approver", "common_name")
+              "key_size", "curve", "missing", "extra", "approver", "common_name", "kinds",
+              "validity_seconds")
 
     def __init__(self, field: str, message: str, **values: object) -> None:
         super().__init__(message, field=field, **values)

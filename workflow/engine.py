@@ -197,7 +197,8 @@ class Engine:
             raise ValidationError("state", f"order {order_id} is {order.state}, not {waiting}",
                                   order.state)
         try:
-            pem = self.adapters.keys.check_customer_csr(csr, order.names)
+            pem = self.adapters.keys.check_customer_csr(
+                csr, order.names, names_from_application=self.adapters.ca.names_from_application)
         except BadInput as exc:
             raise ValidationError(exc.field or "csr", exc.message) from None
         return self._fire(order_id, self.lifecycle.csr_trigger, {"csr": pem}, actor,

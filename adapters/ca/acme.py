@@ -36,9 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from adapters.ca.acme_edge import (AcmeNetwork, acme_edge, parse_retry_after,
                                    problem_refusal)
 from adapters.ca.acme_store import AcmeStore, OrderRecord
-from adapters.ca.acme_values import (CHALLENGE_TYPES, acme_challenge_type, authorization_failure, check_csr,
-                                     check_hmac_key, identifiers, pick, renewal_cert_id,
-                                     status_name)
+from adapters.ca.acme_values import (CHALLENGE_TYPES, acme_challenge_type,
+                                     authorization_failure, check_csr, check_hmac_key,
+                                     identifiers, pick, renewal_cert_id, status_name)
 from adapters.abilities import Health, RenewalAdvice
 from adapters.common.redact import redact_url
 from adapters.common.utc import as_utc

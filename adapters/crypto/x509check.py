@@ -146,7 +146,8 @@ def check_lifetime(cert: x509.Certificate, cap: timedelta) -> None:
     if validity > cap:
         raise BadInput("certificate", f"certificate lives {_days(validity)} days (notAfter - "
                                       f"notBefore + 1 s), over the {_days(cap)}-day cap of the "
-                                      "Baseline Requirements", validity_seconds=validity.total_seconds())
+                                      "Baseline Requirements",
+                       validity_seconds=validity.total_seconds())
 
 
 def _days(delta: timedelta) -> str:

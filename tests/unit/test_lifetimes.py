@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from adapters.ca import local_certs
 from adapters.crypto.x509check import br_validity
 from states.policy import max_lifetime, requested_lifetime
-from support import mailfolder as mailbox
+from support import mailfolder
 from support.ca import manual_leaf, manual_root
 from support.helpers import ORDER, cli_json, configure, make_workspace, place_args, run_cli
 from workflow import config as config_mod
@@ -53,8 +53,8 @@ def test_the_cap_is_the_one_in_force_at_issuance_not_at_submission(engine_at, wo
     Daemon(engine).run_once()
     assert engine.get(order.id).state == "awaiting_approval"
     engine.clock.set(datetime(2027, 3, 16, 9, 0, tzinfo=UTC))
-    [mail] = mailbox.to(workspace, "admin@example.jp")
-    engine.poll_now(engine.adapters.ca.approve(mailbox.token_in(mail)))
+    [mail] = mailfolder.to(workspace, "admin@example.jp")
+    engine.poll_now(engine.adapters.ca.approve(mailfolder.token_in(mail)))
     Daemon(engine).run_once()
     assert engine.get(order.id).state == "installed"
     assert br_validity(installed_leaf(workspace)) == timedelta(days=99)

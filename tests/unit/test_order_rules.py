@@ -13,9 +13,10 @@ from cryptography import x509
 
 from adapters.base import BadInput
 from adapters.crypto.keys import check_customer_csr, csr_command
-from support import mailfolder as mailbox
-from support.ca import LoopbackWebServer, openssl_csr, run
+from support import mailfolder
+from support.ca import openssl_csr, run
 from support.helpers import cli_json, configure, place_args, run_cli
+from support.webserver import LoopbackHTTP
 from workflow.errors import ValidationError
 from workflow.intake import normalize_host
 
@@ -37,7 +38,7 @@ def provider_way_csr(directory: Path, cn: str) -> Path:
 
 
 def delivered_certificate(ws, email: str) -> x509.Certificate:
-    for msg in mailbox.to(ws, email):
+    for msg in mailfolder.to(ws, email):
         for part in msg.iter_attachments():
             if part.get_filename() == "www.example.jp.crt":
                 content = part.get_content()
@@ -79,8 +80,8 @@ def test_provider_way_csr_is_accepted_and_the_ca_issues_for_the_orders_names(wor
     assert "Subject: CN = WWW.Example.JP" in text and "Alternative Name" not in text
     run_cli(workspace, "order", "csr", o["id"], str(csr), check=True)
     run_cli(workspace, "daemon", "--once", check=True)
-    [approval] = mailbox.to(workspace, "admin@example.jp")
-    run_cli(workspace, "ca", "approve", mailbox.token_in(approval), check=True)
+    [approval] = mailfolder.to(workspace, "admin@example.jp")
+    run_cli(workspace, "ca", "approve", mailfolder.token_in(approval), check=True)
     run_cli(workspace, "daemon", "--once", check=True)
     assert cli_json(workspace, "order", "show", o["id"])["state"] == "delivered"
     cert = delivered_certificate(workspace, "owner@example.jp")
@@ -89,8 +90,8 @@ def test_provider_way_csr_is_accepted_and_the_ca_issues_for_the_orders_names(wor
 
 
 def _mailed_csr_command(ws, email: str) -> str:
-    [msg] = [m for m in mailbox.to(ws, email) if "CSR" in str(m["Subject"])]
-    body = mailbox.body(msg)
+    [msg] = [m for m in mailfolder.to(ws, email) if "CSR" in str(m["Subject"])]
+    body = mailfolder.body(msg)
     assert "openssl genrsa -des3 -out new2.pem 2048" in body
     [line] = [ln.strip() for ln in body.splitlines() if ln.strip().startswith("openssl req")]
     return line
@@ -184,7 +185,7 @@ def test_validation_the_local_ca_cannot_do_is_refused_at_place(workspace, method
 def test_application_only_file_validation_tells_the_customer_what_to_publish(workspace, tmp_path):
     site = tmp_path / "customer-site"  # the customer's own web server, not ours
     site.mkdir()
-    with LoopbackWebServer(site) as server:
+    with LoopbackHTTP(docroot=site) as server:
         configure(workspace, {"ca.connect_to": server.address})
         o = cli_json(workspace, "order", "place", *place_args(**APP_ONLY))
         run_cli(workspace, "order", "pay", o["id"], check=True)
@@ -197,9 +198,9 @@ def test_application_only_file_validation_tells_the_customer_what_to_publish(wor
         webroot = workspace.parent / "var/webroot"
         assert not list(webroot.rglob("*.txt")), "wrote into the provider's webroot"
 
-        [msg] = [m for m in mailbox.to(workspace, "owner@example.jp")
+        [msg] = [m for m in mailfolder.to(workspace, "owner@example.jp")
                  if "ドメイン認証" in str(m["Subject"])]
-        body = mailbox.body(msg)
+        body = mailfolder.body(msg)
         assert "不要" not in body and "当社にて" not in body
         url = re.search(r"URL\s+: (http://www\.example\.jp/(\S+))", body)
         content = re.search(r"ファイルの内容 : (\S+)", body)
@@ -211,15 +212,15 @@ def test_application_only_file_validation_tells_the_customer_what_to_publish(wor
         later = ["faketime", "-f", "+10m"]  # the next poll is due a minute later
         run_cli(workspace, "daemon", "--once", check=True, prefix=later)
         assert cli_json(workspace, "order", "show", o["id"], prefix=later)["state"] == "delivered"
-        assert "www.example.jp" in server.hosts
+        assert "www.example.jp" in {request.host for request in server.requests}
 
 
 def test_work_started_mail_does_not_promise_no_customer_step_for_application_only(workspace):
     o = cli_json(workspace, "order", "place", *place_args(**APP_ONLY))
     run_cli(workspace, "order", "pay", o["id"], check=True)
     run_cli(workspace, "daemon", "--once", check=True)
-    [started] = [m for m in mailbox.to(workspace, "owner@example.jp") if "開始" in str(m["Subject"])]
-    assert "不要" not in mailbox.body(started) and "設置" in mailbox.body(started)
+    [started] = [m for m in mailfolder.to(workspace, "owner@example.jp") if "開始" in str(m["Subject"])]
+    assert "不要" not in mailfolder.body(started) and "設置" in mailfolder.body(started)
 
 
 # --- 5. names no public CA can issue for ---------------------------------------------------
