@@ -17,7 +17,7 @@ from states import GUARDS, LIFECYCLE, GuardContext, Lifecycle
 from states.policy import WHOIS_MAIL_ENDED
 from workflow import config as config_mod
 from workflow.clock import Clock, SystemClock, iso, parse_iso
-from workflow.errors import ConcurrencyError, NotFound, ValidationError
+from workflow.errors import ConcurrencyError, InvalidTransition, NotFound, ValidationError
 from workflow.intake import validate_order
 from workflow.machine import SharedMachine
 from workflow.model import Event, Order
@@ -182,6 +182,9 @@ class Engine:
               actor: str, now: datetime) -> dict:
         """The body of every command, inside the caller's transaction. Returns the new row."""
         source = row["state"]
+        if row["data"] and '"imported"' in row["data"] and "imported" in json.loads(row["data"]):
+            raise InvalidTransition(row["id"], source, trigger,
+                                    "imported as history from another workspace: nothing acts on it here")
         contract = self.config.contracts.get(row["contract"])
         ctx = GuardContext(row, contract, now, data)
         dest, refusal = self.machine.resolve(row["id"], source, trigger, ctx)

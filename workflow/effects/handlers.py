@@ -167,8 +167,8 @@ def cleanup_validation(engine, job: dict, order: Order):
 
 def cancel_ca(engine, job: dict, order: Order):
     app_id = order.data.get("application_id")
-    if app_id:
-        engine.adapters.ca.cancel(app_id)
+    if app_id:  # the CA cancels it only if it recorded it for this order
+        engine.adapters.ca.cancel(app_id, order_id=order.id)
     return None
 
 

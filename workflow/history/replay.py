@@ -173,7 +173,9 @@ def replay_rows(conn, lifecycle: Lifecycle, ids: list[str] | None, verify: bool,
     per order. With ``verify`` the fold must equal the stored state, version, deadline."""
     stored: dict = {}
     if verify:
-        sql = "SELECT id, state, version, deadline_at FROM orders"
+        # an imported order keeps its exported deadline in data.imported (none is live here)
+        sql = ("SELECT id, state, version, COALESCE(deadline_at, "
+               "json_extract(data, '$.imported.deadline_at')) FROM orders")
         args: tuple = ()
         if ids is not None:
             sql += f" WHERE id IN ({', '.join('?' * len(ids))})"
