@@ -148,8 +148,9 @@ def register(main: click.Group) -> None:
         """
         from adapters.crypto.x509check import parse_bundle
         text = _read(cert, "certificate").decode("ascii", "replace")
+        chain_text = _read(chain, "chain").decode("ascii", "replace") if chain else ""
         leaf, rest = parse_bundle(text)
-        chain_pem = (_read(chain, "chain").decode("ascii", "replace") if chain else "") or rest
+        chain_pem = chain_text or rest
         o = ctx.engine().fire(order_id, "issue", actor="cli", certificate=leaf, chain=chain_pem)
         click.echo(f"{o.id} {o.state} sha256 {o.certificate.sha256}")
 
