@@ -29,6 +29,8 @@ _PRIVATE_DATA = frozenset({"csr", "certificate", "chain", "token", "content", "p
 #: states in which an order cannot have a certificate yet
 _BEFORE_CERTIFICATE = frozenset({"new", "ordered", "paid", "awaiting_csr", "submitted",
                                  "awaiting_approval"})
+#: why a trigger on an order ``certflow import`` brought in is refused
+IMPORTED_IS_HISTORY = "imported as history from another workspace: nothing acts on it here"
 _ORDER_COLUMNS = ("id, state, version, entered_seq, common_name, sans, plan, contract, validation, "
                   "approver, email, language, organization, unit, locality, prefecture, country, "
                   "renewal_of, csr, reason, held_from, held_deadline, deadline_at, deadline_trigger, "
@@ -183,8 +185,7 @@ class Engine:
         """The body of every command, inside the caller's transaction. Returns the new row."""
         source = row["state"]
         if row["data"] and '"imported"' in row["data"] and "imported" in json.loads(row["data"]):
-            raise InvalidTransition(row["id"], source, trigger,
-                                    "imported as history from another workspace: nothing acts on it here")
+            raise InvalidTransition(row["id"], source, trigger, IMPORTED_IS_HISTORY)
         contract = self.config.contracts.get(row["contract"])
         ctx = GuardContext(row, contract, now, data)
         dest, refusal = self.machine.resolve(row["id"], source, trigger, ctx)

@@ -22,6 +22,16 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+def _install_one(config: Path, clock) -> Engine:
+    """The embedded defaults' whole path for one order: mail, local CA, installation."""
+    engine = Engine(config_mod.load(config), clock)
+    order = engine.place(**ORDER)
+    engine.fire(order.id, "pay")
+    Daemon(engine).run_once()
+    assert engine.get(order.id).state == "installed"
+    return engine
+
+
 @pytest.fixture
 def umask_022():
     old = os.umask(0o022)
@@ -43,11 +53,7 @@ def test_init_creates_config_toml_0600_under_umask_022(tmp_path, umask_022):
 def test_served_files_stay_readable_and_the_key_private_under_umask_022(tmp_path, clock,
                                                                         umask_022):
     config = make_workspace(tmp_path / "ws")
-    engine = Engine(config_mod.load(config), clock)
-    order = engine.place(**ORDER)
-    engine.fire(order.id, "pay")
-    Daemon(engine).run_once()
-    assert engine.get(order.id).state == "installed"
+    engine = _install_one(config, clock)
     installed = next((tmp_path / "ws" / "var" / "servers").rglob("privkey.pem")).parent
     assert {p.name: _mode(p) for p in installed.iterdir()} == {
         "cert.pem": 0o644, "chain.pem": 0o644, "fullchain.pem": 0o644, "privkey.pem": 0o600}
@@ -103,11 +109,7 @@ def test_stale_temp_files_are_swept_at_the_next_start(tmp_path, clock):
     server.mkdir(parents=True)
     stale_cert = _stale(server / ".certflow-dead.tmp")
 
-    engine = Engine(config_mod.load(config), clock)
-    order = engine.place(**ORDER)
-    engine.fire(order.id, "pay")
-    Daemon(engine).run_once()
-    assert engine.get(order.id).state == "installed"
+    engine = _install_one(config, clock)
     assert not stale_mail.exists() and not stale_cert.exists()
     assert fresh_mail.exists() and foreign.exists()
     assert not list(server.glob(".certflow-*"))

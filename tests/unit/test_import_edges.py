@@ -232,3 +232,25 @@ def test_an_endless_import_file_is_refused_at_the_line_cap(target):
     res = invoke(target, "import", "/dev/zero")
     assert res.exit_code == 2, res.describe()
     assert "/dev/zero:1: line longer than 8 MiB" in res.stderr
+
+
+def test_an_imported_installed_order_is_not_renewed_here(tmp_path, clock):
+    """An archive imported into a live workspace must not turn into applications and
+    installations: the renewal sweep leaves imported orders alone."""
+    source = make_workspace(tmp_path / "source")
+    engine = Engine(config_mod.load(source), clock)
+    order = engine.place(**ORDER)
+    engine.fire(order.id, "pay")
+    Daemon(engine).run_once()
+    assert engine.get(order.id).state == "installed"
+    lines = _export(source, tmp_path / "installed.jsonl")
+    engine.close()
+
+    target = make_workspace(tmp_path / "target")
+    assert invoke(target, "import", str(tmp_path / "installed.jsonl")).exit_code == 0
+    here = Engine(config_mod.load(target), clock)
+    clock.advance(timedelta(days=300))  # far past two thirds of any lifetime
+    Daemon(here).run_once()
+    assert [o.id for o in here.list()] == [lines[1]["id"]]  # no renewal order opened
+    assert here.get(order.id).state == "installed"
+    here.close()

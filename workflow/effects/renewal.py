@@ -39,6 +39,7 @@ def candidates(engine) -> list[dict]:
         "SELECT o.id, o.contract, c.not_before, c.not_after FROM orders o "
         "JOIN certificates c ON c.order_id = o.id "
         "WHERE o.state IN ('installed', 'delivered') "
+        "AND json_extract(o.data, '$.imported') IS NULL "  # history from elsewhere: not ours to renew
         "AND NOT EXISTS (SELECT 1 FROM orders r WHERE r.renewal_of = o.id)")]
 
 
