@@ -90,6 +90,7 @@ def pristine(workspace) -> str:
                    strict=False)
 @given(data=st.data())
 def test_commands_under_a_changed_config_exit_0_2_or_75(workspace, pristine, data):
+    CASE.clear()
     reset_orders(workspace)
     workspace.write_text(config_change(data, pristine))
     try:

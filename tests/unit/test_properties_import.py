@@ -103,6 +103,7 @@ def _forget_imported(config) -> list[str]:
 
 @given(data=st.data())
 def test_import_of_a_damaged_export_exits_0_2_or_75(export_lines, tmp_path, data):
+    CASE.clear()
     target = tmp_path / "target" / "config.toml"
     if not target.exists():
         make_workspace(target.parent)

@@ -46,6 +46,7 @@ def place_fields(draw) -> dict:
 
 @given(fields=place_fields())
 def test_order_place_exits_0_2_or_75_and_a_refusal_writes_nothing(workspace, fields):
+    CASE.clear()
     before = snapshot(workspace)
     args = [f"{FLAGS[k]}={v}" for k, v in fields.items()]  # "=": a value may start with "-"
     CASE["args"] = repr(args)
