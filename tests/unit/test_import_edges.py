@@ -101,12 +101,24 @@ def test_numbers_json_allows_but_sqlite_cannot_hold_are_refused(one_order, targe
 
 @pytest.mark.parametrize("key, value", [
     ("created_at", "yesterday"), ("updated_at", "2026-13-01T00:00:00Z"),
-    ("deadline_at", "9999-12-31T23:59:59-23:59"),
+    ("deadline_at", "9999-12-31T23:59:59-23:59"), ("created_at", "0001-01-01T00:00:00Z"),
 ])
 def test_timestamps_must_be_canonical_utc(one_order, target, tmp_path, key, value):
     header, order = one_order
     path = _write(tmp_path / "ts.jsonl", [header, {**order, key: value}])
     _refused(target, path, f"{path}:2:", key)
+
+
+def test_an_event_at_the_end_of_time_is_refused(engine, workspace, target, tmp_path):
+    """Its deadline (10 days later) would be past what a date can hold: OverflowError."""
+    order = engine.place(**{**ORDER, "validation": "email"})
+    engine.fire(order.id, "pay")
+    Daemon(engine).run_once()
+    header, line = _export(workspace, tmp_path / "waiting.jsonl")
+    for event in line["events"]:
+        event["at"] = "9999-12-31T23:59:59Z"
+    path = _write(tmp_path / "end.jsonl", [header, line])
+    _refused(target, path, f"{path}:2:", "event #1 at")
 
 
 def test_an_event_field_of_the_wrong_type_is_refused(one_order, target, tmp_path):

@@ -26,6 +26,12 @@ def export_lines(engine, clock, workspace, tmp_path) -> list[str]:
     return path.read_text().splitlines()
 
 
+#: values at the edge of what a column, a date or SQLite holds
+EDGES = ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2026-02-30T00:00:00Z",
+         "2026-12-01T00:00:00+09:00", "2026-12-01T00:00:00.5Z", 2 ** 63 - 1, -2 ** 63, 2 ** 64,
+         -1, 0, 1.5, [], {}, "new", "on_hold", "installed", "20261201-00000000")
+
+
 def _paths(obj, prefix=()):
     """Every (path) to a value inside a JSON object, the object's own keys first."""
     if isinstance(obj, dict):
@@ -65,7 +71,7 @@ def damaged(draw, lines: list[str]) -> str:
         if how == "value":
             _set(obj, path, draw(props.json_values(), label="value"))
         elif how == "hostile":
-            _set(obj, path, draw(st.sampled_from(props.HOSTILE), label="hostile"))
+            _set(obj, path, draw(st.sampled_from(props.HOSTILE + EDGES), label="hostile"))
         elif how == "drop":
             _drop(obj, path)
         else:

@@ -30,8 +30,10 @@ INT64_MAX = (1 << 63) - 1
 #: JSON nesting deeper than this is not something certflow writes
 MAX_DEPTH = 16
 #: free text (a reason, an actor) and PEM blocks certflow writes stay well under these
-MAX_TEXT = 4096
+MAX_TEXT = 64 * 1024
 MAX_PEM = 64 * 1024
+#: timestamps certflow writes fall in these years
+YEARS = (1970, 9000)
 
 #: order fields intake checks, and how the row must hold them
 _INTAKE_FIELDS = ("common_name", "organization", "unit", "locality", "prefecture", "country",
@@ -144,6 +146,8 @@ def _timestamp(obj: dict, key: str, where: str, optional: bool = False) -> str |
         ok = False
     if not ok:
         raise Refused(f"{where}{key} {_short(value)} is not a UTC time YYYY-MM-DDTHH:MM:SSZ")
+    if not YEARS[0] <= int(value[:4]) <= YEARS[1]:  # a deadline added must still be a date
+        raise Refused(f"{where}{key} {value} is not between the years {YEARS[0]} and {YEARS[1]}")
     return value
 
 
@@ -292,7 +296,10 @@ def _check_events(obj: dict, where: str, folder: Folder):
         _text(e, "actor", w, limit=256)
         _need(e, "data", dict, w, optional=True)
         steps.append((seq, at, trigger, source, dest))
-    folded = folder.fold(steps)
+    try:
+        folded = folder.fold(steps)
+    except (ValueError, OverflowError) as exc:  # a deadline past what a date can hold
+        raise Refused(f"{where}history refused: {exc}") from None
     if folded.error:
         raise Refused(f"{where}history refused: {folded.error}")
     return folded
