@@ -14,14 +14,20 @@ the full history. What never leaves: private keys (the ``keys`` table), approval
 tokens and validation contents (never stored in orders or events), the names of
 published validation challenges (an ACME http-01 name carries its token), the outbox.
 
-Import is all or nothing, in one ``BEGIN IMMEDIATE`` transaction: every line is parsed
-and checked first (a bad line is refused naming ``FILE:LINE``), each order's events are
-folded through the engine's lifecycle and must reproduce the exported state, version
-and deadline, and an order id already present refuses the whole file — so importing the
-same file twice changes nothing the second time. Imported orders are history: they get
-no outbox effects (no mail, no CA call, no installation), and no private key, so an
-imported order still in flight cannot be installed here without a new key. Deadlines
-do come along: the daemon here fires an imported approval deadline like its own.
+Import is all or nothing, in one ``BEGIN IMMEDIATE`` transaction: every line is read
+with a cap, parsed and checked first like outside input (``workflow.history.import_check``:
+types and ranges, intake's field checks, the id format; a bad line is refused naming
+``FILE:LINE`` and the key), each order's events are folded through the engine's lifecycle
+and must reproduce the exported state, version and deadline, and an order id already
+present refuses the whole file — so importing the same file twice changes nothing the
+second time.
+
+Imported orders are history that nothing acts on here, whatever their state: no outbox
+effects (no mail, no CA call, no installation), no private key, no live deadline (the
+exported one is kept as ``data.imported.deadline_at``, which ``replay --verify`` reads),
+no renewal, and the engine refuses every trigger on them. The exporting workspace's CA
+application id and challenges are kept under ``data.imported`` only, so they never name
+an application of this workspace's CA.
 """
 from __future__ import annotations
 
