@@ -5,7 +5,7 @@ PYTHON  ?= python3
 PYTEST_ARGS ?=
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test unit bench install system-deps docs clean lint-certs
+.PHONY: demo test unit fuzz bench install system-deps docs clean lint-certs
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update && \
@@ -36,6 +36,13 @@ test: $(VENV)/.installed system-deps
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
+
+# Property tests at 10,000 cases each (FUZZ_EXAMPLES=N to change); `make test` runs a few.
+# FUZZ_FINDINGS=FILE records every distinct crash to FILE instead of stopping at the first.
+FUZZ_EXAMPLES ?= 10000
+fuzz: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -n 2 -q -p no:cacheprovider \
+	  --timeout=0 --hypothesis-show-statistics tests/unit/test_properties_*.py $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(PY) bench/engine.py

@@ -212,8 +212,10 @@ class CertificateAuthority(Protocol):
     def poll(self, application_id: str, application: Application) -> Issued | Pending:
         """Check progress (and answer published challenges). Raise Refused when it failed."""
 
-    def cancel(self, application_id: str) -> None:
-        """Withdraw an application (approval expired, customer cancelled). Idempotent."""
+    def cancel(self, application_id: str, order_id: str | None = None) -> None:
+        """Withdraw an application (approval expired, customer cancelled). Idempotent.
+        With ``order_id``, only an application this CA recorded for that order: an id
+        that names another order's application (or none of ours) cancels nothing."""
 
 
 class Validator(Protocol):

@@ -50,6 +50,8 @@ def _position(row: dict) -> Position:
     return Position(row["state"], row["version"], row["entered_seq"],
                     parse_iso(row["deadline_at"]), row["deadline_trigger"], row["held_from"],
                     parse_iso(row["held_deadline"]), held_seq, row["reason"])
+#: why a trigger on an order ``certflow import`` brought in is refused
+IMPORTED_IS_HISTORY = "imported as history from another workspace: nothing acts on it here"
 
 
 class Engine:
@@ -240,6 +242,8 @@ class Engine:
         """Fire any trigger (public or internal) on ``row`` inside the caller's transaction
         (:meth:`command`); returns the new row. The body of every command."""
         source = row["state"]
+        if row["data"] and '"imported"' in row["data"] and "imported" in json.loads(row["data"]):
+            raise InvalidTransition(row["id"], source, trigger, IMPORTED_IS_HISTORY)
         contract = self.config.contracts.get(row["contract"])
         pos = _position(row)
         stamp = iso(now)

@@ -51,6 +51,7 @@ class Order:
         out["sans"] = list(self.sans)
         out.pop("data")
         out["application_id"] = self.data.get("application_id")
+        out["imported"] = "imported" in self.data  # history from another workspace: inert here
         return out
 
     @classmethod

@@ -179,10 +179,12 @@ class AcmeCA:
                                detail=f"ACME order {status}")
             time.sleep(IN_CALL_STEP_SECONDS)
 
-    def cancel(self, application_id: str) -> None:
-        """Deactivate the order's pending authorizations; unknown or finished: nothing to do."""
+    def cancel(self, application_id: str, order_id: str | None = None) -> None:
+        """Deactivate the order's pending authorizations; unknown, finished, or made for
+        another order than ``order_id`` (keys start with the order id): nothing to do."""
         record = self._store.order_at(application_id)
-        if record is None:
+        if record is None or (order_id is not None
+                              and not record.idempotency_key.startswith(f"{order_id}:")):
             return
         session = self._connect()
         with self._edge(session.net, "cancel", order_url=record.order_url):

@@ -358,17 +358,18 @@ class LocalCA:
                 return Issued(pem, self.chain_pem())
         return Issued(row["certificate_pem"], self.chain_pem())
 
-    def cancel(self, application_id: str) -> None:
-        """Withdraw the application; its approval token stops working. Idempotent."""
+    def cancel(self, application_id: str, order_id: str | None = None) -> None:
+        """Withdraw the application; its approval token stops working. Idempotent.
+        With ``order_id``, an application recorded for another order is left alone."""
         self._ensure_once()
         now = to_text(self._now())
         with self.store.transaction() as db:
-            row = db.execute("SELECT status FROM applications WHERE application_id = ?",
+            row = db.execute("SELECT status, order_id FROM applications WHERE application_id = ?",
                              (application_id,)).fetchone()
             if row is None:
                 raise PermanentError(f"unknown local CA application {application_id}",
                                      application_id=application_id)
-            if row["status"] == "cancelled":
+            if row["status"] == "cancelled" or (order_id is not None and row["order_id"] != order_id):
                 return
             db.execute("UPDATE applications SET status = 'cancelled', cancelled_at = ? "
                        "WHERE application_id = ?", (now, application_id))

@@ -22,7 +22,7 @@ class ManualCA:
     def poll(self, application_id: str, application: Application) -> Issued | Pending:
         return Pending(MANUAL_POLL_SECONDS, "waiting for the operator to record the certificate")
 
-    def cancel(self, application_id: str) -> None:
+    def cancel(self, application_id: str, order_id: str | None = None) -> None:
         return None
 
 

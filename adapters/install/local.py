@@ -13,11 +13,11 @@ import shlex
 import stat
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from typing import Sequence
 
 from adapters.base import Target
+from adapters.common.files import sweep_stale_temps
 from adapters.install.targets import (
     AllOrNothingInstaller,
     InstallFile,
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".certflow-"
 TEMP_SUFFIX = ".tmp"
-STALE_TEMP_SECONDS = 3600  # leftovers of a crashed run older than this are swept
 
 
 class LocalInstaller(AllOrNothingInstaller):
@@ -83,7 +82,7 @@ class LocalTargetSession:
 
     def stage(self, files: Sequence[InstallFile]) -> None:
         self._prepare_directory()
-        _sweep_stale_temps(self.directory)
+        sweep_stale_temps(self.directory, TEMP_PREFIX, TEMP_SUFFIX)  # a killed run's leftovers
         for file in files:
             self._previous[file.name] = self._read_live(file.name)
             self._staged[file.name] = self._write_temp(file.content, file.mode, self._previous[file.name])
@@ -164,12 +163,12 @@ class LocalTargetSession:
     def _write_temp(self, content: bytes, mode: int, previous: _Previous) -> str:
         fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=self.directory)
         self._temps.add(temp)
-        with open(fd, "wb") as out:
-            os.fchmod(out.fileno(), mode)
+        with open(fd, "wb") as out:  # 0600 (mkstemp) until complete, then the file's mode
             if previous.content is not None and os.geteuid() == 0:
                 os.fchown(out.fileno(), previous.uid, previous.gid)  # keep the operator's owner
             out.write(content)
             out.flush()
+            os.fchmod(out.fileno(), mode)
             os.fsync(out.fileno())
         return temp
 
@@ -200,18 +199,6 @@ def _run(command: str, timeout: float) -> None:
         lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
         last = lines[-1].strip() if lines else "no error output"
         raise StepFailed(f"reload {argv[0]} exited {done.returncode}: {last}")
-
-
-def _sweep_stale_temps(directory: str) -> None:
-    """Remove our temp files left by a crashed run (a live run's are recent)."""
-    cutoff = time.time() - STALE_TEMP_SECONDS
-    for entry in os.scandir(directory):
-        if entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX):
-            try:
-                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                    os.unlink(entry.path)
-            except FileNotFoundError:
-                pass
 
 
 def _fsync_directory(directory: str) -> None:

@@ -11,10 +11,14 @@ import tempfile
 from pathlib import Path
 
 from adapters.abilities import Health
-from adapters.common.files import write_atomic
+from adapters.common.files import sweep_stale_temps, write_atomic
 from adapters.base import Notice, PermanentError, TransientError
 from adapters.notify.messages import MessageBuilder, builder_from, message_hash
 from adapters.settings import AdapterKind, Setting
+
+
+#: write_atomic's temporary files in the folder (swept when stale)
+TEMP_PREFIX = ".tmp-"
 
 
 class FolderNotifier:
@@ -23,6 +27,7 @@ class FolderNotifier:
     def __init__(self, folder: str, builder: MessageBuilder) -> None:
         self.folder = Path(folder)
         self.builder = builder
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"FolderNotifier(path={str(self.folder)!r})"
@@ -37,7 +42,10 @@ class FolderNotifier:
         target = self.path_for(notice)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, data, 0o600)  # mail may carry an approval link
+            if not self._swept:  # once per process: what a killed writer left behind
+                sweep_stale_temps(self.folder, TEMP_PREFIX)
+                self._swept = True
+            write_atomic(target, data, 0o600, prefix=TEMP_PREFIX)  # mail may carry an approval link
         except PermissionError as exc:
             raise PermanentError(f"mail folder {self.folder}: permission denied",
                                  path=str(self.folder)) from exc

@@ -45,7 +45,7 @@ def configure(config: Path, settings: dict) -> None:
         end = start + nxt.start() if nxt else len(text)
         body = text[start:end]
         pattern = re.compile(rf"^#?[ \t]*{re.escape(key)}[ \t]*=.*$", re.M)
-        body = pattern.sub(line, body, count=1) if pattern.search(body) else body.rstrip("\n") + f"\n{line}\n\n"
+        body = pattern.sub(lambda _: line, body, count=1) if pattern.search(body) else body.rstrip("\n") + f"\n{line}\n\n"
         text = text[:start] + body + text[end:]
     Path(config).write_text(text)
 

@@ -196,8 +196,8 @@ def cleanup_validation(ctx: EffectContext):
 
 def cancel_ca(ctx: EffectContext):
     app_id = ctx.order.data.get("application_id")
-    if app_id:
-        ctx.adapters.ca.cancel(app_id)
+    if app_id:  # the CA cancels it only if it recorded it for this order
+        ctx.adapters.ca.cancel(app_id, order_id=ctx.order.id)
     return None
 
 

@@ -14,14 +14,20 @@ the full history. What never leaves: private keys (the ``keys`` table), approval
 tokens and validation contents (never stored in orders or events), the names of
 published validation challenges (an ACME http-01 name carries its token), the outbox.
 
-Import is all or nothing, in one ``BEGIN IMMEDIATE`` transaction: every line is parsed
-and checked first (a bad line is refused naming ``FILE:LINE``), each order's events are
-folded through the engine's lifecycle and must reproduce the exported state, version
-and deadline, and an order id already present refuses the whole file — so importing the
-same file twice changes nothing the second time. Imported orders are history: they get
-no outbox effects (no mail, no CA call, no installation), and no private key, so an
-imported order still in flight cannot be installed here without a new key. Deadlines
-do come along: the daemon here fires an imported approval deadline like its own.
+Import is all or nothing, in one ``BEGIN IMMEDIATE`` transaction: every line is read
+with a cap, parsed and checked first like outside input (``workflow.history.import_check``:
+types and ranges, intake's field checks, the id format; a bad line is refused naming
+``FILE:LINE`` and the key), each order's events are folded through the engine's lifecycle
+and must reproduce the exported state, version and deadline, and an order id already
+present refuses the whole file — so importing the same file twice changes nothing the
+second time.
+
+Imported orders are history that nothing acts on here, whatever their state: no outbox
+effects (no mail, no CA call, no installation), no private key, no live deadline (the
+exported one is kept as ``data.imported.deadline_at``, which ``replay --verify`` reads),
+no renewal, and the engine refuses every trigger on them. The exporting workspace's CA
+application id and challenges are kept under ``data.imported`` only, so they never name
+an application of this workspace's CA.
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ from typing import Any, Iterator
 
 from workflow.clock import iso
 from workflow.errors import ValidationError
+from workflow.history import import_check as check
 from workflow.history.progress import progress
 from workflow.history.replay import Folder
 from workflow.store.schema import ORDER_COLUMNS
@@ -111,130 +118,87 @@ def _export_objects(orders: Iterator, certs: Iterator, events: Iterator) -> Iter
 
 # --- import ---------------------------------------------------------------------------
 
-class _Refused(Exception):
-    """A problem with one line; turned into ValidationError("line", "FILE:N: ...")."""
+#: one order line (an order with its certificate, chain and history is tens of KiB)
+LINE_CAP = 8 << 20
+#: a whole export file
+FILE_CAP = 1 << 30
+#: orders.data keys that name things of the exporting workspace (its CA's application,
+#: its published challenges): kept under data.imported for the record, acted on by nothing
+_FOREIGN_ORDER_DATA = ("application_id", "challenges")
 
 
 def import_file(engine, path: str) -> int:
     """Read ``path`` (written by :func:`export_file`) into this workspace; return the
     number of orders. All or nothing: ValidationError (CLI exit 2) naming the line or
-    the order for a corrupt line, a history the lifecycle refuses or that does not
-    reproduce its order row, or an order id already here. Imported orders get no outbox
-    effects: they are history, not work to redo."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError("file", f"{path}: cannot read: {exc}") from None
+    the order for a corrupt line, a value of the wrong type or range, fields intake
+    refuses, a history the lifecycle refuses or that does not reproduce its order row,
+    or an order id already here. Imported orders are history that nothing acts on:
+    no outbox effects, no live deadline, and the engine refuses triggers on them."""
+    from adapters.base import BadInput
+    from adapters.common.files import read_lines_capped
     columns = set(ORDER_COLUMNS)
     folder = Folder(engine.lifecycle)
-    lines = text.splitlines()
-    if not lines:
-        raise ValidationError("line", f"{path}:1: empty file, expected a {FORMAT} header")
-    parsed: list[tuple[int, dict]] = []
+    contracts = engine.config.contracts
+    default_validation = engine.config["validation"]["default"]
+    parsed: list[tuple[int, dict, str | None]] = []
     seen: dict[str, int] = {}
-    with progress("checking", len(lines) - 1) as advance:
-        for n, line in enumerate(lines, start=1):
-            try:
-                obj = _parse(line)
-                if n == 1:
-                    _check_header(obj)
-                    header = obj
-                    continue
-                _check_order(obj, columns, folder)
-            except _Refused as exc:
-                raise ValidationError("line", f"{path}:{n}: {exc}") from None
-            if obj["id"] in seen:
-                raise ValidationError("id", f"{path}:{n}: order {obj['id']} already on line "
-                                      f"{seen[obj['id']]}", obj["id"])
-            seen[obj["id"]] = n
-            parsed.append((n, obj))
-            advance()
-    if "orders" in header and header["orders"] != len(parsed):
-        raise ValidationError("line", f"{path}: the header announces {header['orders']} orders but "
+    try:
+        lines = read_lines_capped(path, LINE_CAP, FILE_CAP, "file")
+        n, line = next(lines, (1, ""))
+        try:
+            header = check.parse_line(line) if line.strip() else None
+            if header is None:
+                raise ValidationError("line", f"{path}:1: empty file, expected a {FORMAT} header")
+            check.check_header(header, FORMAT, SCHEMA)
+        except check.Refused as exc:
+            raise ValidationError("line", f"{path}:1: {exc}") from None
+        announced = header.get("orders")
+        with progress("checking", announced or 0) as advance:
+            for n, line in lines:
+                try:
+                    obj = check.parse_line(line)
+                    deadline = check.check_order(obj, columns, folder, contracts,
+                                                 default_validation)
+                except check.Refused as exc:
+                    raise ValidationError("line", f"{path}:{n}: {exc}") from None
+                if obj["id"] in seen:
+                    raise ValidationError("id", f"{path}:{n}: order {obj['id']} already on line "
+                                          f"{seen[obj['id']]}", obj["id"])
+                seen[obj["id"]] = n
+                parsed.append((n, obj, deadline))
+                advance()
+    except BadInput as exc:
+        raise ValidationError("file", exc.message) from None
+    if announced is not None and announced != len(parsed):
+        raise ValidationError("line", f"{path}: the header announces {announced} orders but "
                               f"the file holds {len(parsed)} (truncated?)")
+    stamp = iso(engine.now())
     with engine.store.transaction() as tx, progress("importing", len(parsed)) as advance:
-        for n, obj in parsed:
-            _insert(tx, path, n, obj)
+        for n, obj, deadline in parsed:
+            _insert(tx, path, n, _as_history(obj, deadline, stamp))
             advance()
     return len(parsed)
 
 
-def _parse(line: str) -> dict:
-    if not line.strip():
-        raise _Refused("empty line")
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise _Refused(f"not JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(obj, dict):
-        raise _Refused(f"expected a JSON object, found {type(obj).__name__}")
+def _as_history(obj: dict, deadline: str | None, stamp: str) -> dict:
+    """The row to store for an imported order: marked ``data.imported``, without the
+    exporting workspace's application id and challenges, and without a live deadline,
+    so that neither the daemon nor a command acts on it here."""
+    obj = dict(obj)
+    data = dict(obj.get("data") or {})
+    previous = data.get("imported") if isinstance(data.get("imported"), dict) else {}
+    mark = {**previous, "at": previous.get("at", stamp)}
+    for key in _FOREIGN_ORDER_DATA:
+        if key in data:
+            mark[key] = data.pop(key)
+    if deadline is not None:
+        mark["deadline_at"] = deadline
+    if obj.get("held_deadline"):
+        mark["held_deadline"] = obj["held_deadline"]
+    data["imported"] = mark
+    obj["data"] = data
+    obj["deadline_at"] = obj["deadline_trigger"] = obj["held_deadline"] = None
     return obj
-
-
-def _check_header(obj: dict) -> None:
-    if obj.get("format") != FORMAT:
-        raise _Refused(f"not a certflow export (header format {obj.get('format')!r}, "
-                       f"expected {FORMAT!r})")
-    if obj.get("schema") != SCHEMA:
-        raise _Refused(f"export schema {obj.get('schema')!r} is not supported (this certflow "
-                       f"reads schema {SCHEMA})")
-    if "orders" in obj and (not isinstance(obj["orders"], int) or obj["orders"] < 0):
-        raise _Refused(f"header orders {obj['orders']!r} is not a count")
-
-
-def _need(obj: dict, key: str, kind: type | tuple, where: str, optional: bool = False) -> Any:
-    value = obj.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise _Refused(f"{where}{key} is {value!r}, expected "
-                       f"{getattr(kind, '__name__', 'a value of another type')}")
-    return value
-
-
-def _check_order(obj: dict, columns: set[str], folder: Folder) -> None:
-    order_id = _need(obj, "id", str, "order ")
-    where = f"order {order_id}: "
-    unknown = sorted(set(obj) - columns - {"certificate", "events"})
-    if unknown:
-        raise _Refused(f"{where}unknown field {unknown[0]!r}")
-    for key in ("state", "common_name", "plan", "contract"):
-        _need(obj, key, str, where)
-    _need(obj, "version", int, where)
-    _need(obj, "deadline_at", str, where, optional=True)
-    _need(obj, "sans", list, where, optional=True)
-    _need(obj, "data", dict, where, optional=True)
-    cert = _need(obj, "certificate", dict, where, optional=True)
-    if cert is not None:
-        for key in ("serial", "cert_pem"):
-            _need(cert, key, str, f"{where}certificate ")
-        if "PRIVATE KEY" in cert["cert_pem"] + (cert.get("chain_pem") or ""):
-            raise _Refused(f"{where}certificate carries a private key; refusing it")
-    events = _need(obj, "events", list, where)
-    if not events:
-        raise _Refused(f"{where}no events: an order's history starts with place")
-    steps = []
-    for i, e in enumerate(events, start=1):
-        if not isinstance(e, dict):
-            raise _Refused(f"{where}event #{i} is not an object")
-        w = f"{where}event #{i} "
-        steps.append((_need(e, "seq", int, w), _need(e, "at", str, w), _need(e, "trigger", str, w),
-                      _need(e, "source", str, w), _need(e, "dest", str, w)))
-        _need(e, "data", dict, w, optional=True)
-    folded = folder.fold(steps)
-    if folded.error:
-        raise _Refused(f"{where}history refused: {folded.error}")
-    got = (folded.state, folded.version, folded.deadline_at)
-    want = (obj["state"], obj["version"], obj.get("deadline_at"))
-    if got != want:
-        diffs = [f"{name} says {w!r}, its events give {g!r}"
-                 for name, w, g in zip(("state", "version", "deadline_at"), want, got) if w != g]
-        raise _Refused(f"{where}history does not reproduce the order: {'; '.join(diffs)}")
-    deadline = folder.lifecycle.state(folded.state).deadline
-    trigger = deadline[1] if deadline and folded.deadline_at else None
-    if obj.get("deadline_trigger", trigger) != trigger:
-        raise _Refused(f"{where}deadline_trigger {obj['deadline_trigger']!r} is not {folded.state}'s "
-                       f"({trigger!r})")
 
 
 def _insert(tx, path: str, n: int, obj: dict) -> None:
@@ -243,6 +207,7 @@ def _insert(tx, path: str, n: int, obj: dict) -> None:
         raise ValidationError("id", f"{path}:{n}: order {order_id} already exists here; "
                               "nothing imported", order_id)
     row = {k: v for k, v in obj.items() if k not in ("certificate", "events")}
+    row.setdefault("entered_seq", row["version"])
     for col in _JSON_COLUMNS:
         if col in row:
             row[col] = _dump(row[col] if row[col] is not None else ([] if col == "sans" else {}))

@@ -2,11 +2,13 @@
 local CA and the folders the defaults use."""
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 
+from adapters.common.files import write_atomic
 from workflow.errors import ValidationError
+
+CONFIG_MODE = 0o600
 
 
 def default_config_text() -> str:
@@ -23,9 +25,8 @@ def init_workspace(directory: Path, force: bool = False) -> Path:
     path = directory / "config.toml"
     if path.exists() and not force:
         raise ValidationError("config", f"{path} exists (use --force to overwrite)")
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(default_config_text(), encoding="utf-8")
-    os.replace(tmp, path)
+    # config.toml may come to hold passwords (SMTP, ACME EAB): 0600 whatever the umask
+    write_atomic(path, default_config_text().encode("utf-8"), CONFIG_MODE, prefix=".config-")
     config = config_mod.load(path)
     ensure_workspace(config)
     create_master_key(config)  # the only place a master key is made

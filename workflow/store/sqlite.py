@@ -209,6 +209,7 @@ class SQLiteStore:
                 "SELECT o.id, o.contract, c.not_before, c.not_after FROM orders o "
                 "JOIN certificates c ON c.order_id = o.id "
                 f"WHERE o.state IN ({', '.join('?' * len(states))}) "
+                "AND json_extract(o.data, '$.imported') IS NULL "  # history from elsewhere
                 "AND NOT EXISTS (SELECT 1 FROM orders r WHERE r.renewal_of = o.id)", states)]
 
     def deadlines_before(self, stamp: str) -> list[dict]:
@@ -251,8 +252,10 @@ class SQLiteStore:
                 f"SELECT id FROM orders WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids))}
 
     def positions(self, ids: list[str] | None) -> dict[str, tuple]:
-        """id → (state, version, deadline_at) of the stored rows."""
-        sql, args = "SELECT id, state, version, deadline_at FROM orders", ()
+        """id → (state, version, deadline_at) of the stored rows. An imported order keeps
+        its exported deadline in data.imported (none is live here)."""
+        sql, args = ("SELECT id, state, version, COALESCE(deadline_at, "
+                     "json_extract(data, '$.imported.deadline_at')) FROM orders"), ()
         if ids is not None:
             sql, args = sql + f" WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids)
         with self.reading() as conn:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import click
 from rich.markup import escape
@@ -153,6 +152,7 @@ def register(main: click.Group) -> None:
         """
         from adapters.crypto.x509check import parse_bundle
         text = _read(cert, "certificate").decode("ascii", "replace")
+        chain_text = _read(chain, "chain").decode("ascii", "replace") if chain else ""
         leaf, rest = parse_bundle(text)
         chain_pem = (_read(chain, "chain").decode("ascii", "replace") if chain else "") or rest
         o = ctx.engine().record_certificate(order_id, leaf, chain_pem, actor="cli")
@@ -285,11 +285,10 @@ def _local_ca(ctx, ability):
     return ca
 
 
+#: a CSR, certificate or chain is a few KiB; anything past this is not one
+INPUT_FILE_CAP = 1 << 20
+
+
 def _read(path: str, field: str) -> bytes:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ValidationError(field, f"cannot read {field} file {path}: {exc.strerror}") from None
-    if len(data) > 1_000_000:
-        raise ValidationError(field, f"{field} file {path} is larger than 1 MB")
-    return data
+    from adapters.common.files import read_capped
+    return read_capped(path, INPUT_FILE_CAP, field)
