@@ -122,9 +122,16 @@ def check_value(setting: Setting, value: Any, where: str) -> Any:
     return float(value) if setting.type == "number" else value
 
 
+#: no setting is a count or a duration past this (a year in seconds is 3.2e7): larger
+#: values are typing slips, and would overflow dates and C ints further on
+NUMBER_CEILING = 1e9
+
+
 def _check_range(setting: Setting, value: float, where: str, shown: str) -> None:
     low, high = setting.minimum, setting.maximum
     too_low = low is not None and (value <= low if setting.above_minimum else value < low)
     too_high = high is not None and (value >= high if setting.below_maximum else value > high)
     if too_low or too_high:
         raise BadInput(where, f"{where} {shown} out of range: must be {setting.allowed()}")
+    if abs(value) > NUMBER_CEILING:
+        raise BadInput(where, f"{where} {shown} out of range: at most {NUMBER_CEILING:.0e}")

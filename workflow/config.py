@@ -53,7 +53,8 @@ CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
         Setting("backoff_seconds", "number", 30.0, "First retry delay; attempt n waits "
                 "`backoff_seconds × 2^(n-1)` (+ up to 25 % jitter, at most 6 h).", minimum=0),
         Setting("lease_seconds", "number", 300.0, "How long a worker owns a claimed effect; a "
-                "crashed worker's effect is taken over after this.", **_POSITIVE),
+                "crashed worker's effect is taken over after this.", **_POSITIVE,
+                maximum=86400),
     )),
     Section("deadlines", "Reminders before the deadlines that states/ defines.", (
         Setting("approval_reminder_days", "list", [3, 1], "Days before the approval deadline "

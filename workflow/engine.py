@@ -145,7 +145,8 @@ class Engine:
         return self._order(row)
 
     def _approver(self, validation: str, approver: str | None, cn: str, now: datetime) -> str | None:
-        from adapters.contacts.approvers import check_approver, default_approver  # pure BR 3.2.2.4.4 rule
+        check_approver, default_approver = (self.adapters.check_approver,
+                                            self.adapters.default_approver)
         if validation == "email":
             try:
                 return check_approver(approver, cn) if approver else default_approver(cn)
@@ -209,8 +210,14 @@ class Engine:
     def record_certificate(self, order_id: str, certificate: str, chain: str = "", *,
                            actor: str = "api") -> Order:
         """A certificate a CA sent by other means (manual CA), verified against the
-        order's key, names and the trust roots before anything is stored."""
-        data = self.verified_certificate(order_id, {"certificate": certificate, "chain": chain})
+        order's key, names and the trust roots before anything is stored. ``certificate``
+        may be a bundle: its leaf is kept, the rest is the chain unless ``chain`` is given."""
+        try:
+            leaf, bundled = self.adapters.split_bundle(certificate)
+        except BadInput as exc:
+            raise ValidationError(exc.field or "certificate", exc.message) from None
+        data = self.verified_certificate(order_id, {"certificate": leaf,
+                                                    "chain": chain or bundled})
         return self._fire(order_id, self.lifecycle.certificate_trigger, data, actor)
 
     def verified_certificate(self, order_id: str, data: dict) -> dict:

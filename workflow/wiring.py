@@ -11,7 +11,8 @@ from adapters.abilities import KeyMaker, PublishesRoot
 from adapters.base import BadInput, CertificateAuthority, ContactFinder, Installer, Notifier, Validator
 from adapters.crypto.keymaker import CryptoKeyMaker
 from adapters.crypto.keys import KeyVault
-from adapters.crypto.x509check import verify_issued
+from adapters.contacts.approvers import check_approver, default_approver
+from adapters.crypto.x509check import parse_bundle, verify_issued
 from adapters.install.deliver import delivery_attachments
 from states.policy import max_lifetime
 from workflow.config import Config
@@ -33,6 +34,11 @@ class Adapters:
     clock: Any
     keys: KeyMaker
     delivery_attachments: Callable = staticmethod(delivery_attachments)
+    #: a PEM holding several certificates → (leaf, chain)
+    split_bundle: Callable = staticmethod(parse_bundle)
+    #: the BR 3.2.2.4.4 constructed-address rule: check a given approver, or make one
+    check_approver: Callable = staticmethod(check_approver)
+    default_approver: Callable = staticmethod(default_approver)
 
     def verify(self, certificate_pem: str, chain_pem: str, *, csr_pem: str, names, now):
         cap = max_lifetime if self.config["policy"]["publicly_trusted"] else None

@@ -117,6 +117,8 @@ def load_csr(data: bytes | str) -> x509.CertificateSigningRequest:
         if b"-----BEGIN" in raw:
             return x509.load_pem_x509_csr(raw)
         return x509.load_der_x509_csr(raw)
+    except x509.InvalidVersion as exc:
+        raise BadInput("csr", "CSR version is not 1 (PKCS #10 knows only v1)") from exc
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise BadInput("csr", "not a PEM or DER CSR") from exc
 

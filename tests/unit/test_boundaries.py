@@ -7,8 +7,9 @@ a module, else ``package``. The rules:
 1. states/ imports only the standard library (and states/ itself).
 2. adapters/ imports nothing from workflow/.
 3. A *concrete adapter* is any module under adapters/ except adapters/base.py (Protocols
-   and value types), adapters/common/* (shared helpers), adapters/registry.py and package
-   ``__init__`` files. Outside adapters/, only workflow/wiring.py and workflow/registry.py
+   and value types), adapters/abilities.py (the optional abilities' Protocols),
+   adapters/settings.py (how adapters declare their settings), adapters/common/* (shared
+   helpers), adapters/registry.py and package ``__init__`` files. Outside adapters/, only workflow/wiring.py and workflow/registry.py
    (if it exists) import a concrete adapter.
 4. No two modules import each other in a circle, directly or through others.
 
@@ -27,7 +28,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("states", "workflow", "adapters")
 WIRING = {"workflow.wiring", "workflow.registry"}
-NOT_CONCRETE = {"adapters", "adapters.base", "adapters.registry"}
+NOT_CONCRETE = {"adapters", "adapters.base", "adapters.abilities", "adapters.settings",
+                "adapters.registry"}
 
 
 @dataclass(frozen=True)
@@ -142,16 +144,12 @@ def test_adapters_import_nothing_from_workflow():
     assert not wrong, report("adapters/ must not import workflow/", wrong)
 
 
-@pytest.mark.xfail(strict=False, reason="engine, cli order and doctor still import concrete "
-                   "adapters (issue 15, being fixed on other branches)")
 def test_only_the_wiring_imports_concrete_adapters():
     wrong = [i for i in IMPORTS if top(i.importer) != "adapters" and i.importer not in WIRING
              and is_concrete_adapter(i.module)]
     assert not wrong, report("only workflow/wiring.py may import a concrete adapter", wrong)
 
 
-@pytest.mark.xfail(strict=False, reason="cli <-> cli.order/cli.ops and dispatcher <-> handlers "
-                   "(issue 15, being fixed on other branches)")
 def test_no_module_imports_another_in_a_circle():
     found = circles(IMPORTS)
     assert not found, "\n".join(
@@ -176,6 +174,8 @@ def test_a_concrete_adapter_is_any_adapter_module_but_the_shared_ones():
     assert is_concrete_adapter("adapters.ca.local")
     assert is_concrete_adapter("adapters.notify.smtp")
     assert not is_concrete_adapter("adapters.base")
+    assert not is_concrete_adapter("adapters.abilities")
+    assert not is_concrete_adapter("adapters.settings")
     assert not is_concrete_adapter("adapters.common.files")
     assert not is_concrete_adapter("adapters.ca")
     assert not is_concrete_adapter("workflow.engine")

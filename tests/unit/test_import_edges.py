@@ -201,6 +201,7 @@ def test_an_imported_order_never_cancels_a_live_orders_application(tmp_path, clo
 def test_cancel_ca_cancels_only_the_application_recorded_for_this_order(engine, workspace):
     """Defence in depth: even a cancel_ca with another order's application id (however
     it got there) leaves that application alone."""
+    from workflow.effects.dispatcher import Dispatcher
     from workflow.effects.handlers import cancel_ca
     live = engine.place(**{**ORDER, "validation": "email"})
     engine.fire(live.id, "pay")
@@ -209,10 +210,11 @@ def test_cancel_ca_cancels_only_the_application_recorded_for_this_order(engine, 
     other = engine.place(**{**ORDER, "common_name": "www.other.example.jp"})
     stranger = engine.get(other.id)
     stranger = type(stranger)(**{**stranger.__dict__, "data": {"application_id": app_id}})
-    cancel_ca(engine, {"idem_key": f"{other.id}:2:cancel_ca"}, stranger)
+    dispatcher = Dispatcher(engine)
+    cancel_ca(dispatcher.context({"idem_key": f"{other.id}:2:cancel_ca"}, stranger))
     apps = {a["application_id"]: a for a in engine.adapters.ca.applications()}
     assert apps[app_id]["status"] == "pending"
-    cancel_ca(engine, {"idem_key": f"{live.id}:9:cancel_ca"}, engine.get(live.id))
+    cancel_ca(dispatcher.context({"idem_key": f"{live.id}:9:cancel_ca"}, engine.get(live.id)))
     apps = {a["application_id"]: a for a in engine.adapters.ca.applications()}
     assert apps[app_id]["status"] == "cancelled"
 

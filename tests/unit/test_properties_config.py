@@ -11,15 +11,15 @@ from hypothesis import strategies as st
 from support import properties as props
 from support.helpers import ORDER, configure, place_args
 from support.inproc import CASE, assert_contract_exit, assert_unchanged, invoke, reset_orders, snapshot
-from workflow.config import CONTRACT_SCHEMA, SCHEMA
+from workflow.config import CONTRACT_SETTINGS, SECTION_ORDER, declared
 
 _PATH_VALUES = ("", ".", "var/elsewhere", "../outside", "var/data", "var/mail/../data/x",
                 "config.toml", "/dev/null", "/proc/certflow-none/x")
 #: every key a config may hold; contracts through C-1001 (the order's) and C-3001
-KEYS = tuple(f"{section}.{key}" for section, keys in SCHEMA.items() for key in keys) + tuple(
-    f"contracts.{cid}.{key}" for cid in ("C-1001", "C-3001") for key in CONTRACT_SCHEMA)
-_PATH_KEYS = frozenset(f"{s}.{k}" for s, keys in SCHEMA.items() for k, (kind, _) in keys.items()
-                       if kind == "path") | {"contracts.C-1001.webroot", "contracts.C-3001.webroot",
+KEYS = tuple(f"{section}.{key}" for section in SECTION_ORDER for key in declared(section)) + tuple(
+    f"contracts.{cid}.{s.key}" for cid in ("C-1001", "C-3001") for s in CONTRACT_SETTINGS)
+_PATH_KEYS = frozenset(f"{s}.{k}" for s in SECTION_ORDER for k, d in declared(s).items()
+                       if d.setting.type == "path") | {"contracts.C-1001.webroot", "contracts.C-3001.webroot",
                                             "contracts.C-1001.servers", "contracts.C-3001.servers"}
 
 
@@ -81,13 +81,6 @@ def pristine(workspace) -> str:
     return workspace.read_text()
 
 
-# Crashes this property finds in config handling, which other branches fix (issue 16
-# #18, #20); the mark goes once they are merged:
-#   store.path = "" or "."                 order place exits 1 (sqlite3 OperationalError)
-#   effects.lease_seconds = 2**63 - 1      daemon --once exits 1 (OverflowError)
-@pytest.mark.xfail(reason="config values are not range-checked yet (issue 16 #18, #20): "
-                          "store.path '' exits 1, effects.lease_seconds 2**63-1 exits 1",
-                   strict=False)
 @given(data=st.data())
 def test_commands_under_a_changed_config_exit_0_2_or_75(workspace, pristine, data):
     CASE.clear()

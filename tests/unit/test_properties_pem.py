@@ -108,12 +108,6 @@ def ws_engine(workspace, clock):
     engine.close()
 
 
-# A crash this property finds in CSR parsing, which another branch fixes (issue 16 #2);
-# the mark goes once it is merged: a CSR whose version INTEGER is 2 (DER bytes 02 01 02
-# where 02 01 00 belongs) makes `order csr` exit 1 (cryptography's InvalidVersion escapes
-# adapters/crypto/keys.py check_customer_csr).
-@pytest.mark.xfail(reason="a CSR with version 2 exits 1 (InvalidVersion escapes "
-                          "adapters/crypto/keys.py)", strict=False)
 @given(data=st.data())
 def test_order_csr_with_any_bytes_exits_0_2_or_75(ws_engine, tmp_path, data):
     CASE.clear()
@@ -146,13 +140,6 @@ def cert_seeds(ws_engine) -> tuple[bytes, ...]:
             _self_signed(days=4000), der)
 
 
-# A crash this property finds in certificate parsing, which another branch fixes (issue
-# 16 #9); the mark goes once it is merged: a certificate whose subjectAltName DNSName
-# holds a byte outside IA5 (e.g. 0x80) makes `order issue` exit 1 (cryptography's
-# ValueError "error parsing asn1 value ... GeneralName::DNSName" escapes x509check).
-@pytest.mark.xfail(reason="damaged certificates exit 1 (issue 16 #9): a SAN DNSName with a "
-                          "non-IA5 byte raises ValueError in adapters/crypto/x509check.py",
-                   strict=False)
 @given(data=st.data())
 def test_order_issue_with_any_certificate_bytes_exits_0_2_or_75(ws_engine, cert_seeds, tmp_path,
                                                                  data):

@@ -129,7 +129,8 @@ class Dispatcher:
         with self.engine.store.transaction() as tx:
             tx.release(row["id"], self.owner)
 
-    def _context(self, row: dict, order) -> EffectContext:
+    def context(self, row: dict, order) -> EffectContext:
+        """What the handler of outbox ``row`` for ``order`` is given."""
         engine = self.engine
         return EffectContext(order=order, job=row, adapters=engine.adapters, clock=engine.clock,
                              config=engine.config, lifecycle=engine.lifecycle, keys=engine.keys,
@@ -148,7 +149,7 @@ class Dispatcher:
         if handler is None:
             return self._fail(row, PermanentError(f"no handler for effect {row['effect']!r}"))
         try:
-            result = handler(self._context(row, order))
+            result = handler(self.context(row, order))
         except StoreUnavailable:
             raise
         except Refused as exc:

@@ -32,11 +32,16 @@ _ORDER_SELECT = ", ".join(f"o.{c}" for c in ORDER_COLUMNS)
 _CERT_SUMMARY = "c.serial, c.not_before, c.not_after, c.sha256"
 
 
-def condition_of(sqlite_error: sqlite3.Error) -> str | None:
-    """busy / full / read-only for the SQLite errors that are temporary, else None."""
+def _error_code(sqlite_error: sqlite3.Error) -> int | None:
+    """The primary SQLite result code, None for errors not raised by the library."""
     # a vendor exception: only those raised by the SQLite library carry the code
     code = getattr(sqlite_error, "sqlite_errorcode", None)
-    return _CONDITIONS.get(code & 0xFF) if code is not None else None
+    return code & 0xFF if code is not None else None
+
+
+def condition_of(sqlite_error: sqlite3.Error) -> str | None:
+    """busy / full / read-only for the SQLite errors that are temporary, else None."""
+    return _CONDITIONS.get(_error_code(sqlite_error))
 
 
 def _create_private(path: Path) -> None:
@@ -78,7 +83,12 @@ class SQLiteStore:
 
     def _unavailable(self, exc: sqlite3.Error) -> Exception:
         condition = condition_of(exc)
-        return StoreUnavailable(condition, self.path) if condition else exc
+        if condition:
+            return StoreUnavailable(condition, self.path)
+        if _error_code(exc) in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+            return ConfigError("store.path", f"store.path {self.path} is not a certflow "
+                               "database, or is damaged (`certflow doctor` says which)")
+        return exc
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

@@ -6,7 +6,7 @@ import sys
 import click
 from rich.markup import escape
 
-from workflow.ops.cli import emit_json, handle_errors, pass_ctx
+from workflow.ops.cli.common import emit_json, handle_errors, pass_ctx
 
 
 def register(main: click.Group) -> None:

@@ -7,7 +7,7 @@ import click
 from rich.markup import escape
 
 from adapters.abilities import PublishesRoot, TakesApprovals
-from workflow.ops.cli import emit_json, handle_errors, pass_ctx
+from workflow.ops.cli.common import emit_json, handle_errors, pass_ctx
 from workflow.errors import ValidationError
 
 
@@ -150,12 +150,9 @@ def register(main: click.Group) -> None:
         \b
         Example: certflow order issue 20261125-1a2b3c4d server.crt --chain intermediate.crt
         """
-        from adapters.crypto.x509check import parse_bundle
         text = _read(cert, "certificate").decode("ascii", "replace")
         chain_text = _read(chain, "chain").decode("ascii", "replace") if chain else ""
-        leaf, rest = parse_bundle(text)
-        chain_pem = (_read(chain, "chain").decode("ascii", "replace") if chain else "") or rest
-        o = ctx.engine().record_certificate(order_id, leaf, chain_pem, actor="cli")
+        o = ctx.engine().record_certificate(order_id, text, chain_text, actor="cli")
         click.echo(f"{o.id} {o.state} sha256 {o.certificate.sha256}")
 
     @order.command("show")
