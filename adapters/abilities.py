@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, Sequence, runtime_checkable
 
-from adapters.base import DistinguishedName
+from adapters.base import DistinguishedName, Target
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,13 @@ class KeyMaker(Protocol):
 
     def csr_command(self, names: Sequence[str], dn: DistinguishedName, *,
                     with_sans: bool) -> str: ...
+
+
+@runtime_checkable
+class SweepsLeftovers(Protocol):
+    """Removes what a process killed mid-write left behind (its own temporary files)."""
+
+    def sweep_leftovers(self, targets: Sequence[Target]) -> list[str]: ...
 
 
 #: an approval URL's token (``…?token=<TOKEN>``), as a CA that takes approvals mails it

@@ -23,6 +23,7 @@ from typing import Any
 
 from adapters import registry
 from adapters.base import BadInput
+from adapters.common.files import read_capped
 from adapters.settings import Section, Setting, check_value
 from states import PLANS
 from workflow.errors import ConfigError
@@ -168,16 +169,22 @@ def _line_of(text: str, needle: str) -> int | None:
     return text.count("\n", 0, m.start()) + 1 if m else None
 
 
+#: a config is a few KiB; past this it is not one (and /dev/zero cannot fill memory)
+CONFIG_CAP = 1 << 20
+
+
 def load(path: str | os.PathLike) -> Config:
     """Read and validate config.toml; ConfigError (one line: file, line, key) otherwise."""
     p = Path(path).absolute()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not p.exists():
         raise ConfigError("config", "config file not found (run `certflow init` or set --config)",
-                          str(p)) from None
-    except OSError as exc:
-        raise ConfigError("config", f"cannot read config: {exc.strerror}", str(p)) from None
+                          str(p))
+    try:
+        text = read_capped(p, CONFIG_CAP, "config").decode("utf-8")
+    except BadInput as exc:
+        raise ConfigError("config", exc.message, str(p)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("config", "config is not UTF-8 text", str(p)) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

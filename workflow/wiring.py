@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from adapters import registry
-from adapters.abilities import KeyMaker, PublishesRoot
-from adapters.base import BadInput, CertificateAuthority, ContactFinder, Installer, Notifier, Validator
+from adapters.abilities import KeyMaker, PublishesRoot, SweepsLeftovers
+from adapters.base import (BadInput, CertificateAuthority, ContactFinder, Installer, Notifier,
+                           Target, Validator)
 from adapters.crypto.keymaker import CryptoKeyMaker
 from adapters.crypto.keys import KeyVault
 from adapters.contacts.approvers import check_approver, default_approver
@@ -39,6 +40,14 @@ class Adapters:
     #: the BR 3.2.2.4.4 constructed-address rule: check a given approver, or make one
     check_approver: Callable = staticmethod(check_approver)
     default_approver: Callable = staticmethod(default_approver)
+
+    def sweep_leftovers(self) -> list[str]:
+        """What processes killed mid-write left in install directories (run at start)."""
+        if not isinstance(self.installer, SweepsLeftovers):
+            return []
+        targets = [Target(name=t["path"], path=t["path"]) for c in self.config.contracts.values()
+                   for t in c["targets"]]
+        return self.installer.sweep_leftovers(targets)
 
     def verify(self, certificate_pem: str, chain_pem: str, *, csr_pem: str, names, now):
         cap = max_lifetime if self.config["policy"]["publicly_trusted"] else None

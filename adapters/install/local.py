@@ -50,6 +50,19 @@ class LocalInstaller(AllOrNothingInstaller):
     def open_session(self, target: Target, directory: str) -> LocalTargetSession:
         return LocalTargetSession(target, directory, self.run_timeout)
 
+    def sweep_leftovers(self, targets: Sequence[Target]) -> list[str]:
+        """At start: the temporary files (certificate content) a killed install left in
+        ``<target>/<common name>/``, for every target, not only the next one installed."""
+        removed: list[str] = []
+        for target in targets:
+            try:
+                sites = [e.path for e in os.scandir(target.path) if e.is_dir(follow_symlinks=False)]
+            except OSError:
+                continue  # a target not made yet, or unreachable: its next install sweeps it
+            for site in sites:
+                removed += sweep_stale_temps(site, TEMP_PREFIX, TEMP_SUFFIX)
+        return removed
+
 
 @dataclass
 class _Previous:

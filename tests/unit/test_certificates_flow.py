@@ -146,3 +146,14 @@ def test_manual_ca_refuses_a_certificate_for_another_key(workspace, tmp_path):
     run_cli(workspace, "order", "issue", o["id"], str(tmp_path / "right.pem"), check=True)
     run_cli(workspace, "daemon", "--once", check=True)
     assert cli_json(workspace, "order", "show", o["id"])["state"] == "installed"
+
+
+def test_ca_approve_takes_the_whole_url_and_a_token_that_starts_with_a_dash(workspace):
+    o = place_paid(workspace, validation="email")
+    [mail] = mailfolder.to(workspace, "admin@example.jp")
+    url = next(word for word in mailfolder.body(mail).split() if "?token=" in word)
+    dashed = run_cli(workspace, "ca", "approve", "-" + "A" * 31)  # a token, not an option
+    assert dashed.returncode == 2 and "No such option" not in dashed.stderr
+    assert run_cli(workspace, "ca", "approve", url).returncode == 0
+    run_cli(workspace, "daemon", "--once", check=True)
+    assert cli_json(workspace, "order", "show", o["id"])["state"] == "installed"

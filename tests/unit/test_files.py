@@ -156,3 +156,22 @@ def test_read_lines_capped_refuses_a_long_line_and_a_large_file(tmp_path):
     with pytest.raises(BadInput, match="larger than 16 bytes"):
         list(files.read_lines_capped(path, 100, 16, "file"))
     assert list(files.read_lines_capped(path, 100, 100, "file")) == [(1, "ab"), (2, "x" * 20)]
+
+
+def test_a_daemon_start_sweeps_every_install_directory_not_only_the_next_one(tmp_path, clock):
+    config = make_workspace(tmp_path / "ws")
+    engine = Engine(config_mod.load(config), clock)
+    target = engine.config.contracts["C-1001"]["targets"][0]["path"]
+    other_site = Path(target) / "shop.example.jp"   # no order will install here
+    other_site.mkdir(parents=True)
+    stale = _stale(other_site / ".certflow-dead.tmp")
+    live = other_site / "cert.pem"
+    live.write_text("the site's certificate")
+    Daemon(engine).run_once()                          # nothing due: only the start's sweep
+    assert not stale.exists() and live.exists()
+    engine.close()
+
+
+def test_config_dev_zero_is_refused_with_exit_2_naming_the_cap(tmp_path):
+    res = invoke(Path("/dev/zero"), "status")
+    assert res.exit_code == 2 and "larger than 1 MiB" in res.stderr

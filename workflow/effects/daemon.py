@@ -50,6 +50,14 @@ class Daemon:
         self._stop = threading.Event()
         self._backoff = 0.0                 # seconds the jobs pause after StoreUnavailable
         self._paused_until = 0.0
+        self._swept = False
+
+    def sweep_leftovers(self) -> None:
+        """Once per daemon: remove the temporary files a killed predecessor left behind."""
+        if not self._swept:
+            self._swept = True
+            for path in self.engine.adapters.sweep_leftovers():
+                log.info("removed %s, left by a process killed mid-install", path)
 
     # one pass of each job ---------------------------------------------------------
 
@@ -67,6 +75,7 @@ class Daemon:
 
     def run_once(self, max_passes: int = 50) -> dict:
         """Drain all work due now: deadlines, effects, renewals, until nothing moves."""
+        self.sweep_leftovers()
         totals = {"deadlines": 0, "effects": 0, "renewals": 0}
         for _ in range(max_passes):
             moved = {"deadlines": self.deadlines(), "effects": self.dispatch(),
@@ -138,6 +147,7 @@ class Daemon:
 
     def run_forever(self) -> None:
         """Run until SIGTERM/SIGINT; finish the current effect, then return (exit 0)."""
+        self.sweep_leftovers()
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 

@@ -6,7 +6,7 @@ from datetime import datetime
 import click
 from rich.markup import escape
 
-from adapters.abilities import PublishesRoot, TakesApprovals
+from adapters.abilities import PublishesRoot, TakesApprovals, approval_tokens
 from workflow.ops.cli.common import emit_json, handle_errors, pass_ctx
 from workflow.errors import ValidationError
 
@@ -223,17 +223,21 @@ def register(main: click.Group) -> None:
           certflow ca applications --json
         """
 
-    @ca.command("approve")
+    # a token is URL-safe base64: one in 64 starts with "-", which is no option here
+    @ca.command("approve", context_settings={"ignore_unknown_options": True})
     @click.argument("token")
     @pass_ctx
     @handle_errors
     def approve(ctx, token: str) -> None:
-        """Approve an application with the token from the approval mail (single use).
+        """Approve an application with the token from the approval mail (single use):
+        the token, or the whole approval URL.
 
         \b
         Example: certflow ca approve q3X…   (the part after ?token= in the mail)
+                 certflow ca approve 'https://certflow.localhost/approve?token=q3X…'
         """
-        app_id = _local_ca(ctx, TakesApprovals).approve(token)
+        found = approval_tokens(token)
+        app_id = _local_ca(ctx, TakesApprovals).approve(found[0] if found else token)
         order_id = ctx.engine().poll_now(app_id)
         click.echo(f"approved application {app_id}" + (f" (order {order_id})" if order_id else ""))
 
