@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -31,10 +29,10 @@ from acme import errors as acme_errors
 from acme import messages
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapters.ca.acme_edge import (AcmeNetwork, acme_edge, parse_retry_after,
                                    problem_refusal)
+from adapters.ca.acme_account import AcmeConnector, AcmeSession
 from adapters.ca.acme_store import AcmeStore, OrderRecord
 from adapters.ca.acme_values import (CHALLENGE_TYPES, acme_challenge_type,
                                      authorization_failure, check_csr, check_hmac_key,
@@ -56,33 +54,11 @@ from adapters.base import (
     TransientError,
 )
 
-USER_AGENT = "certflow-acme"
 #: when the CA gives no Retry-After
 DEFAULT_RETRY_SECONDS = 3.0
 #: poll() waits this long inside the call for a validation or issuance that is under way
 IN_CALL_WAIT_SECONDS = 2.5
 IN_CALL_STEP_SECONDS = 0.5
-
-
-@dataclass
-class _Session:
-    """A connected client for one public call."""
-
-    client: acme_client.ClientV2
-    net: AcmeNetwork
-    key: jose.JWK
-
-    def post_as_get(self, url: str) -> requests.Response:
-        return self.net.post(url, None, new_nonce_url=self.client.directory["newNonce"])
-
-    def order(self, url: str) -> tuple[messages.Order, requests.Response]:
-        response = self.post_as_get(url)
-        return messages.Order.from_json(response.json()), response
-
-    def authorization(self, url: str) -> messages.AuthorizationResource:
-        response = self.post_as_get(url)
-        return messages.AuthorizationResource(
-            body=messages.Authorization.from_json(response.json()), uri=url)
 
 
 class AcmeCA:
@@ -121,15 +97,11 @@ class AcmeCA:
         self.directory = directory
         self._store = AcmeStore(state_dir, seal, unseal, clock)
         self._clock = clock
-        self._email = email
-        self._verify: str | bool = ca_bundle if ca_bundle else True
         self._eab_kid = eab_kid
-        self._eab_hmac_key = eab_hmac_key
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._directory: messages.Directory | None = None
-        self._directory_json: dict[str, Any] = {}
-        self._account: tuple[jose.JWK, str] | None = None
+        self._connector = AcmeConnector(directory, self._store, clock, email=email,
+                                        verify=ca_bundle if ca_bundle else True,
+                                        eab_kid=eab_kid, eab_hmac_key=eab_hmac_key,
+                                        timeout=timeout)
 
     def __repr__(self) -> str:
         return f"AcmeCA({redact_url(self.directory)!r}, state_dir={self._store.state_dir!r})"
@@ -203,7 +175,7 @@ class AcmeCA:
         """Checkable (doctor): the directory answers and is an ACME directory."""
         where = f"ACME directory {redact_url(self.directory)}"
         try:
-            self._load_directory(self._network(None))
+            self._connector.load_directory(self._network(None))
         except TransientError as exc:
             raise TransientError(f"{where} unreachable: {exc.message}") from exc
         binding = " (external account binding configured)" if self._eab_kid else ""
@@ -224,7 +196,7 @@ class AcmeCA:
         if stored is not None and stored[1] > now:
             return RenewalAdvice(*stored)
         net = self._network(None)
-        client = acme_client.ClientV2(self._load_directory(net), net)
+        client = acme_client.ClientV2(self._connector.load_directory(net), net)
         with self._edge(net, "renewal-info", directory=redact_url(self.directory)):
             try:
                 renew_at, ask_again_at = client.renewal_time(cert_pem.encode("ascii"))
@@ -240,7 +212,7 @@ class AcmeCA:
 
     # --- steps --------------------------------------------------------------------
 
-    def _new_order(self, session: _Session, application: Application,
+    def _new_order(self, session: AcmeSession, application: Application,
                    names: tuple[str, ...]) -> OrderRecord:
         identifiers = [messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=name)
                        for name in names]
@@ -262,7 +234,7 @@ class AcmeCA:
         self._store.record_order(application.idempotency_key, url, names, application.csr_pem)
         return OrderRecord(application.idempotency_key, url, names, application.csr_pem)
 
-    def _find_lost_order(self, session: _Session, names: tuple[str, ...]) -> str | None:
+    def _find_lost_order(self, session: AcmeSession, names: tuple[str, ...]) -> str | None:
         """An order of this account for exactly ``names``, still usable and not recorded
         for another key: the one whose new-order reply was lost (RFC 8555 §7.1.2.1)."""
         wanted = set(names)
@@ -281,7 +253,7 @@ class AcmeCA:
                 page, pages = response.links.get("next", {}).get("url"), pages + 1
         return None
 
-    def _challenge(self, session: _Session, authz_url: str, challenge_type: str
+    def _challenge(self, session: AcmeSession, authz_url: str, challenge_type: str
                    ) -> Challenge | None:
         authz = session.authorization(authz_url)
         if status_name(authz.body.status) != "pending":
@@ -294,7 +266,7 @@ class AcmeCA:
         return Challenge("dns", domain, name=challb.chall.validation_domain_name(domain),
                          content=challb.chall.validation(session.key))
 
-    def _answer_pending(self, session: _Session, record: OrderRecord, order: messages.Order,
+    def _answer_pending(self, session: AcmeSession, record: OrderRecord, order: messages.Order,
                         challenge_type: str) -> None:
         for url in order.authorizations:
             with self._edge(session.net, "authorization", order_url=record.order_url):
@@ -313,7 +285,7 @@ class AcmeCA:
                 session.client.answer_challenge(challb, challb.chall.response(session.key))
             self._store.record_answer(challb.uri, record.order_url)
 
-    def _finalize(self, session: _Session, record: OrderRecord, order: messages.Order) -> None:
+    def _finalize(self, session: AcmeSession, record: OrderRecord, order: messages.Order) -> None:
         check_csr(record.csr_pem)
         order_resource = messages.OrderResource(body=order, uri=record.order_url,
                                                 csr_pem=record.csr_pem.encode())
@@ -324,7 +296,7 @@ class AcmeCA:
                 if exc.code != "orderNotReady":  # finalized by an earlier, interrupted call
                     raise
 
-    def _download(self, session: _Session, record: OrderRecord, order: messages.Order
+    def _download(self, session: AcmeSession, record: OrderRecord, order: messages.Order
                   ) -> Issued:
         if not order.certificate:
             raise PermanentError("ACME order is valid but names no certificate URL",
@@ -339,7 +311,7 @@ class AcmeCA:
         pems = [c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates]
         return Issued(certificate_pem=pems[0], chain_pem="".join(pems[1:]))
 
-    def _order_failure(self, session: _Session, record: OrderRecord,
+    def _order_failure(self, session: AcmeSession, record: OrderRecord,
                        order: messages.Order, status: str) -> Refused:
         # the failed authorization names the domain; the order's problem may not
         with self._edge(session.net, "authorization", order_url=record.order_url):
@@ -362,80 +334,13 @@ class AcmeCA:
     def _retry_after(self, response: requests.Response | None) -> float:
         return parse_retry_after(response, self._clock) or DEFAULT_RETRY_SECONDS
 
-    # --- connection, account ------------------------------------------------------
+    # --- connection, account (adapters.ca.acme_account) --------------------------
 
     def _network(self, key: jose.JWK | None) -> AcmeNetwork:
-        return AcmeNetwork(key=key, alg=jose.ES256, verify_ssl=self._verify,
-                        user_agent=USER_AGENT, timeout=self._timeout)  # type: ignore[arg-type]
+        return self._connector.network(key)
 
-    def _connect(self) -> _Session:
-        net = self._network(None)
-        directory = self._load_directory(net)
-        client = acme_client.ClientV2(directory, net)
-        key, url = self._account_for(client, net)
-        net.key = key
-        net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
-        return _Session(client, net, key)
-
-    def _load_directory(self, net: AcmeNetwork) -> messages.Directory:
-        with self._lock:
-            if self._directory is not None:
-                return self._directory
-        with self._edge(net, "directory", directory=redact_url(self.directory)):
-            raw = net.get(self.directory).json()
-        missing = [k for k in ("newNonce", "newAccount", "newOrder")
-                   if not isinstance(raw, dict) or not isinstance(raw.get(k), str)]
-        if missing:
-            raise PermanentError(f"{redact_url(self.directory)} is not an ACME directory (no "
-                                 f"{', '.join(missing)})", directory=redact_url(self.directory))
-        with self._lock:
-            self._directory_json = raw
-            self._directory = messages.Directory.from_json(raw)
-            return self._directory
-
-    def _account_for(self, client: acme_client.ClientV2, net: AcmeNetwork
-                     ) -> tuple[jose.JWK, str]:
-        with self._lock:
-            if self._account is not None:
-                return self._account
-            with self._store.account_lock():
-                # checked under the lock: another process may have registered meanwhile
-                key_pem = self._store.load_account_key()
-                if key_pem is None:
-                    private = ec.generate_private_key(ec.SECP256R1())
-                    key_pem = private.private_bytes(serialization.Encoding.PEM,
-                                                    serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption())
-                    self._store.save_account_key(key_pem)
-                key = jose.JWKEC.load(key_pem)
-                url = self._store.load_account_url(self.directory)
-                if url is None:
-                    url = self._register(client, net, key)
-                    self._store.save_account_url(self.directory, url)
-            self._account = (key, url)
-            return self._account
-
-    def _register(self, client: acme_client.ClientV2, net: AcmeNetwork, key: jose.JWK) -> str:
-        net.key = key
-        net.account = None
-        binding = None
-        if self._eab_kid is not None:
-            binding = messages.ExternalAccountBinding.from_data(
-                account_public_key=key.public_key(), kid=self._eab_kid,
-                hmac_key=self._eab_hmac_key, directory=client.directory)
-        elif self._directory_json.get("meta", {}).get("externalAccountRequired"):
-            raise PermanentError(
-                f"ACME CA {redact_url(self.directory)} requires external account binding: "
-                "set eab_kid and eab_hmac_key in [ca]", field="eab_kid",
-                directory=redact_url(self.directory))
-        registration = messages.NewRegistration.from_data(
-            email=self._email, terms_of_service_agreed=True,
-            external_account_binding=binding)
-        with self._edge(net, "new-account", directory=redact_url(self.directory)):
-            try:
-                return client.new_account(registration).uri
-            except acme_errors.ConflictError as exc:
-                return exc.location  # this key already has an account: reuse it
+    def _connect(self) -> AcmeSession:
+        return self._connector.connect()
 
     @contextlib.contextmanager
     def _edge(self, net: AcmeNetwork, action: str, **values: Any) -> Iterator[None]:
