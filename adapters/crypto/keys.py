@@ -31,6 +31,8 @@ ACCEPTED_HASHES = ("sha256", "sha384", "sha512")
 ACCEPTED_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384"}
 MIN_RSA_BITS = 2048
 MASTER_KEY_ENV = "CERTFLOW_MASTER_KEY"
+#: a Fernet key is 44 characters; a longer file is no master key (and is not read whole)
+MASTER_KEY_CAP = 4096
 
 
 # --- keys and CSRs ------------------------------------------------------------------
@@ -321,13 +323,17 @@ class KeyVault:
         except OSError as exc:
             raise BadInput("master_key", f"cannot open master key file {path}: {exc.strerror}",
                            path=path) from exc
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise BadInput("master_key", f"master key {path} is not a regular file", path=path)
         with os.fdopen(fd, "rb") as handle:
-            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+            mode = stat.S_IMODE(info.st_mode)
             if mode & 0o077:
                 raise BadInput("master_key",
                                f"master key file {path} has mode {mode:04o}: it must be 0600 "
                                f"(chmod 600 {path})", path=path, mode=mode)
-            return cls(handle.read())
+            return cls(handle.read(MASTER_KEY_CAP))
 
     @classmethod
     def create_file(cls, path: str) -> "KeyVault":

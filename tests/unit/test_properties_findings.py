@@ -89,3 +89,9 @@ def test_a_csr_with_version_2_exits_2(awaiting_csr, workspace, tmp_path):
 def test_a_csr_with_an_ip_or_email_san_is_refused(awaiting_csr, workspace, tmp_path, extra):
     (tmp_path / "extra.csr").write_bytes(_csr(extra))
     _refused_without_writing(workspace, "order", "csr", awaiting_csr, str(tmp_path / "extra.csr"))
+
+
+def test_a_master_key_path_that_is_a_directory_exits_2(workspace):
+    snapshot(workspace)  # learns where the store is while the config still says so
+    configure(workspace, {"keys.master_key": ""})   # the workspace directory itself
+    _refused_without_writing(workspace, "order", "place", *place_args())
