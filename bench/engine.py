@@ -19,7 +19,7 @@ from pathlib import Path
 from workflow import config as config_mod
 from workflow.clock import MovableClock
 from workflow.engine import Engine
-from workflow.ops.workspace import default_config_text
+from workflow.ops.workspace import init_workspace
 
 ORDER = dict(common_name="www.example.jp", organization="Example Corp.", locality="Shinjuku-ku",
              prefecture="Tokyo", country="JP", plan="basic", contract="C-1001", email="owner@example.jp")
@@ -31,9 +31,9 @@ EFFECTS = {"place": 1, "pay": 2, "submit": 1, "ca_accept": 2, "cancel": 3}
 class EngineRun:
     def __init__(self, directory: Path, synchronous: str) -> None:
         from datetime import datetime, timezone
-        cfg_path = directory / "config.toml"
-        cfg_path.write_text(default_config_text().replace('synchronous = "full"',
-                                                          f'synchronous = "{synchronous}"'))
+        cfg_path = init_workspace(directory)  # the embedded defaults, master key and local CA
+        cfg_path.write_text(cfg_path.read_text().replace('synchronous = "full"',
+                                                         f'synchronous = "{synchronous}"'))
         self.engine = Engine(config_mod.load(cfg_path),
                              MovableClock(datetime(2026, 12, 1, tzinfo=timezone.utc)))
         self.engine.place(**ORDER)  # warm-up: loads the Public Suffix List once, as a daemon has

@@ -259,6 +259,9 @@ def _check_store_path(reader: _Reader) -> None:
     if path.is_dir():
         raise reader.error("store.path", f"store.path {path} is a directory, not a database file",
                            "path")
+    if path.exists() and not path.is_file():
+        raise reader.error("store.path", f"store.path {path} is not a regular file (a device "
+                           "or a socket cannot hold a database)", "path")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():

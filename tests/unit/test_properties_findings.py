@@ -45,7 +45,7 @@ def awaiting_csr(engine, workspace) -> str:
     return order.id
 
 
-@pytest.mark.parametrize("value", ["", "config.toml"])
+@pytest.mark.parametrize("value", ["", "config.toml", "/dev/null"])
 def test_a_store_path_that_is_no_database_exits_2(workspace, value):
     snapshot(workspace)  # learns where the store is while the config still says so
     configure(workspace, {"store.path": value})
