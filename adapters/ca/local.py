@@ -104,9 +104,13 @@ class LocalCA:
     def ensure(self) -> None:
         """Create the root, the intermediate and ``ca.db`` if missing. Idempotent; two
         processes may run it at once (the database's write lock serialises them)."""
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        # the database holds token nonces: readable by the owner only (-wal/-shm follow it)
-        os.close(os.open(self.store.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            # the database holds token nonces: owner only (-wal/-shm follow its mode)
+            os.close(os.open(self.store.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise BadInput("ca.dir", f"ca.dir {self.directory}: {exc.strerror}",
+                           path=self.directory) from exc
         self.store.create()
         with self.store.transaction():
             now = self._now()

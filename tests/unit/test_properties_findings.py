@@ -95,3 +95,10 @@ def test_a_master_key_path_that_is_a_directory_exits_2(workspace):
     snapshot(workspace)  # learns where the store is while the config still says so
     configure(workspace, {"keys.master_key": ""})   # the workspace directory itself
     _refused_without_writing(workspace, "order", "place", *place_args())
+
+
+def test_a_ca_dir_that_is_a_file_exits_2(workspace):
+    snapshot(workspace)  # learns where the store is while the config still says so
+    configure(workspace, {"ca.dir": "config.toml"})
+    res = invoke(workspace, "order", "place", *place_args())
+    assert res.exit_code == 2 and "ca.dir" in res.stderr, res.describe()
