@@ -11,6 +11,7 @@ from workflow.clock import MovableClock
 from workflow.engine import Engine
 
 pytest_plugins = [
+    "support.ca",
     "support.daemon",
     "support.webserver",
     "support.nginx",
