@@ -75,6 +75,14 @@ def run_cli(config: Path, *args: str, env: dict | None = None, check: bool = Fal
     return proc
 
 
+def doctor(config: Path):
+    return run_cli(config, "doctor", timeout=60)
+
+
+def last_line(proc) -> str:
+    return (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1]
+
+
 def cli_json(config: Path, *args: str, **kw):
     proc = run_cli(config, *args, "--json", check=True, **kw)
     return json.loads(proc.stdout)
