@@ -13,6 +13,7 @@ from workflow.engine import Engine
 pytest_plugins = [
     "support.ca",
     "support.daemon",
+    "support.install",
     "support.webserver",
     "support.nginx",
     "support.notify",
