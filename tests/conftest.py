@@ -11,7 +11,9 @@ from workflow.clock import MovableClock
 from workflow.engine import Engine
 
 pytest_plugins = [
+    "support.ca",
     "support.daemon",
+    "support.install",
     "support.webserver",
     "support.nginx",
     "support.notify",

@@ -1,11 +1,11 @@
-"""The ACME CA adapter against a real ACME server (Pebble), EAB required, nonces rejected ~5%."""
+"""The ACME CA adapter against a real ACME server (Pebble), EAB required, nonces rejected ~5%,
+and against scripted loopback ACME servers."""
 from __future__ import annotations
 
 import base64
 import contextlib
 import json
 import os
-import socket
 import stat
 import threading
 import time
@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
@@ -30,47 +29,15 @@ from adapters.base import (
     Refused,
     TransientError,
 )
+from support.acme import Vault, application, clock, make_csr
 from support.pebble import PebbleServer
 from support.webserver import LoopbackHTTP, json_answer
-from workflow.clock import SystemClock
+
 
 POLL_DEADLINE = 90.0
 
 
 # --- helpers ------------------------------------------------------------------------
-
-
-#: the real time: Pebble dates what it issues by the system clock
-clock = SystemClock().now
-
-
-class Vault:
-    """Stands in for the engine's key vault: seal/unseal with a Fernet key."""
-
-    def __init__(self) -> None:
-        self._fernet = Fernet(Fernet.generate_key())
-
-    def seal(self, data: bytes) -> bytes:
-        return self._fernet.encrypt(data)
-
-    def unseal(self, data: bytes) -> bytes:
-        return self._fernet.decrypt(data)
-
-
-def make_csr(names: tuple[str, ...]) -> tuple[rsa.RSAPrivateKey, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-           .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
-                          critical=False)
-           .sign(key, hashes.SHA256()))
-    return key, csr.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def application(names: tuple[str, ...], csr_pem: str, key: str,
-                validation: str = "http-01") -> Application:
-    return Application(order_id=f"order-{key}", idempotency_key=key, common_name=names[0],
-                       names=names, csr_pem=csr_pem, validation=validation)
 
 
 def make_ca(pebble: PebbleServer, state_dir: Path, vault: Vault, **overrides) -> AcmeCA:
@@ -307,19 +274,6 @@ def test_a_wrong_eab_key_is_a_permanent_error_that_does_not_show_the_key(pebble,
     assert "eab" in str(failure.value)
     assert wrong not in str(failure.value) and wrong not in repr(failure.value.details())
     assert wrong not in repr(ca)
-
-
-def test_an_unreachable_ca_is_a_transient_error(tmp_path):
-    with socket.socket() as bound:  # bound, never listening: connections are refused
-        bound.bind(("127.0.0.1", 0))
-        port = bound.getsockname()[1]
-        ca = AcmeCA(f"https://127.0.0.1:{port}/dir", str(tmp_path / "acme"), Vault().seal,
-                    Vault().unseal, clock, timeout=5)
-        names = ("down.example.com",)
-        _, csr = make_csr(names)
-        with pytest.raises(TransientError) as failure:
-            ca.submit(application(names, csr, "down-1"))
-    assert failure.value.action == "directory"
 
 
 class ScriptedAcme(LoopbackHTTP):

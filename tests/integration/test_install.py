@@ -1,10 +1,10 @@
-"""Installing a certificate on a group of web servers: all or nothing, checked by handshake."""
+"""Installing a certificate on a group of real nginx servers: all or nothing, checked by
+handshake."""
 from __future__ import annotations
 
 import hashlib
 import shlex
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +13,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from adapters.base import BadInput, Bundle, Target, TransientError
-from adapters.install.deliver import delivery_attachments
-from adapters.install.local import LocalInstaller, served_fingerprint
+from adapters.base import Bundle, Target, TransientError
+from adapters.install.local import LocalInstaller
+from support.install import CN, assert_installed, snapshot
 from support.nginx import wait_for_fingerprint, write_bundle
-
-CN = "www.example.jp"
-FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
 
 
 def fingerprint(bundle: Bundle) -> str:
@@ -27,39 +24,6 @@ def fingerprint(bundle: Bundle) -> str:
         serialization.Encoding.DER
     )
     return hashlib.sha256(der).hexdigest()
-
-
-def snapshot(root: Path) -> dict[str, tuple[str, bytes | None, int]]:
-    """Every entry under root: kind, content (files) and permission bits."""
-    entries = {}
-    for path in sorted(root.rglob("*")):
-        info = path.lstat()
-        kind = "dir" if path.is_dir() else "file"
-        content = path.read_bytes() if kind == "file" else None
-        entries[str(path.relative_to(root))] = (kind, content, stat.S_IMODE(info.st_mode))
-    return entries
-
-
-def assert_installed(server_dir: Path, bundle: Bundle) -> None:
-    directory = server_dir / bundle.common_name
-    assert sorted(p.name for p in directory.iterdir()) == sorted(FILES)  # no temp files
-    assert (directory / "cert.pem").read_text().strip() == bundle.certificate_pem.strip()
-    assert (directory / "chain.pem").read_text().strip() == bundle.chain_pem.strip()
-    assert (directory / "fullchain.pem").read_text().strip() == bundle.fullchain_pem.strip()
-    assert (directory / "privkey.pem").read_bytes() == bundle.private_key_pem
-    for name in FILES:
-        mode = stat.S_IMODE((directory / name).stat().st_mode)
-        assert mode == (0o600 if name == "privkey.pem" else 0o644), name
-    key = serialization.load_pem_private_key((directory / "privkey.pem").read_bytes(), None)
-    certificate = x509.load_pem_x509_certificate((directory / "cert.pem").read_bytes())
-    assert key.public_key() == certificate.public_key()
-
-
-@pytest.fixture
-def servers(tmp_path) -> Path:
-    root = tmp_path / "servers"
-    root.mkdir()
-    return root
 
 
 # --- (a) one broken server of three ---------------------------------------------------
@@ -185,18 +149,6 @@ def test_failed_reload_rolls_back_every_server(tmp_path, servers, pki, nginx_fac
     assert reloads.read_text().splitlines() == ["reload", "reload"]  # again after rollback
 
 
-def test_reload_command_that_cannot_run_leaves_files_as_they_were(servers, pki):
-    old, new = pki.bundle(CN), pki.bundle(CN)
-    write_bundle(servers / "web1", old)
-    before = snapshot(servers)
-    target = Target("web1", str(servers / "web1"), reload="/nonexistent/reload-nginx")
-
-    with pytest.raises(TransientError, match=r"server web1 .* could not run"):
-        LocalInstaller().install(new, [target])
-
-    assert snapshot(servers) == before
-
-
 # --- (c) verify mismatch --------------------------------------------------------------
 
 
@@ -219,95 +171,3 @@ def test_server_serving_another_certificate_fails_the_install(tmp_path, servers,
     )
     assert failure.value.found == fingerprint(old)
     assert snapshot(servers) == before  # web1 is not left behind, web2 is old again
-
-
-def test_unreachable_verify_address_fails_the_install(servers, pki, closed_port):
-    port = closed_port
-    (servers / "web1").mkdir()
-    before = snapshot(servers)
-    target = Target("web1", str(servers / "web1"), verify=f"127.0.0.1:{port}")
-
-    with pytest.raises(TransientError, match=r"server web1 127\.0\.0\.1:\d+: TLS handshake"):
-        LocalInstaller(verify_attempts=1, verify_timeout=2).install(pki.bundle(CN), [target])
-
-    assert snapshot(servers) == before
-
-
-# --- (d) bad input --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "common_name", ["../escape", "..", "a/b", "/etc", "", ".hidden", "*.example.jp", "a\x00b", "x" * 300]
-)
-def test_common_name_that_is_not_a_plain_directory_name_is_refused(tmp_path, servers, pki, common_name):
-    good = pki.bundle(CN)
-    bundle = Bundle(common_name, good.certificate_pem, good.chain_pem, good.private_key_pem)
-    (servers / "web1").mkdir()
-    before = snapshot(tmp_path)
-
-    with pytest.raises(BadInput) as refused:
-        LocalInstaller().install(bundle, [Target("web1", str(servers / "web1"))])
-
-    assert refused.value.field == "common_name"
-    assert snapshot(tmp_path) == before
-
-
-def test_key_that_does_not_match_the_certificate_is_refused(servers, pki):
-    first, second = pki.bundle(CN), pki.bundle(CN)
-    mixed = Bundle(CN, first.certificate_pem, first.chain_pem, second.private_key_pem)
-    write_bundle(servers / "web1", second)
-    before = snapshot(servers)
-
-    with pytest.raises(BadInput) as refused:
-        LocalInstaller().install(mixed, [Target("web1", str(servers / "web1"))])
-
-    assert refused.value.field == "private_key"
-    assert "PRIVATE KEY" not in str(refused.value)
-    assert snapshot(servers) == before
-
-
-def test_first_install_creates_the_directories_and_a_private_key_only_root_reads(servers, pki):
-    bundle = pki.bundle(CN)  # servers/web1 does not exist yet
-
-    LocalInstaller().install(bundle, [Target("web1", str(servers / "web1"))])
-
-    assert_installed(servers / "web1", bundle)
-    assert "PRIVATE KEY" not in repr(bundle)
-
-
-def test_served_fingerprint_of_a_closed_port_is_a_transient_error(closed_port):
-    with pytest.raises(TransientError):
-        served_fingerprint(f"127.0.0.1:{closed_port}", CN, timeout=2)
-
-
-# --- (e) delivery ---------------------------------------------------------------------
-
-
-def test_delivery_carries_certificate_and_intermediate_and_no_key(pki):
-    bundle = pki.bundle(CN)
-
-    attachments = delivery_attachments(bundle.certificate_pem, bundle.chain_pem, CN)
-
-    assert [a.filename for a in attachments] == [f"{CN}.crt", f"{CN}.chain.crt"]
-    certificate, chain = attachments
-    assert x509.load_pem_x509_certificate(certificate.content) == x509.load_pem_x509_certificate(
-        bundle.certificate_pem.encode()
-    )
-    assert x509.load_pem_x509_certificates(chain.content) == x509.load_pem_x509_certificates(
-        bundle.chain_pem.encode()
-    )
-    assert all(b"PRIVATE KEY" not in a.content for a in attachments)
-
-
-def test_delivery_with_fullchain_and_refusals(pki):
-    bundle = pki.bundle(CN)
-    names = [a.filename for a in delivery_attachments(
-        bundle.certificate_pem, bundle.chain_pem, CN, include_fullchain=True)]
-    assert names == [f"{CN}.crt", f"{CN}.chain.crt", f"{CN}.fullchain.crt"]
-
-    key_pem = bundle.private_key_pem.decode()
-    with pytest.raises(BadInput) as refused:
-        delivery_attachments(bundle.certificate_pem, bundle.chain_pem + key_pem, CN)
-    assert refused.value.field == "chain" and "BEGIN" not in str(refused.value)
-    with pytest.raises(BadInput):
-        delivery_attachments(bundle.certificate_pem, bundle.chain_pem, "../" + CN)

@@ -2,38 +2,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import pytest
 
-from adapters.base import Attachment, BadInput, Notice, PermanentError, TransientError
-from adapters.notify.messages import MessageBuilder
+from adapters.base import Attachment, PermanentError, TransientError
 from adapters.notify.smtp import SmtpNotifier
-from adapters.notify.webhook import WebhookNotifier, sign, verify_signature
-from support.helpers import free_port
-from support.notify import SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET
+from adapters.notify.webhook import WebhookNotifier
+from support.notify import SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET, notice
+
 
 CERT_PEM = b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----\n"
-CONTEXT = {
-    "order_id": "ord-0042", "common_name": "www.example.jp",
-    "names": ["www.example.jp", "example.jp"], "plan": "basic", "contract": "C-7",
-    "validation": "file", "approver": None,
-    "deadline_at": datetime(2026, 12, 5, 9, 30, tzinfo=timezone.utc), "reason": None,
-    "certificate": None, "url": None, "renewal_of": None, "expires_at": None,
-}
-
-
-def notice(template="order_received", language="ja", key="ord-0042:1:notify:order_received",
-           to="customer@example.jp", attachments=(), **context) -> Notice:
-    return Notice(template, to, language, {**CONTEXT, **context}, key, attachments)
-
-
-@pytest.fixture
-def builder() -> MessageBuilder:
-    return MessageBuilder("SSL受付 <ssl@provider.example.jp>")
 
 
 # --- SMTP ---------------------------------------------------------------------------
+
 
 def test_smtp_delivers_a_well_formed_japanese_mail(smtp_server, builder):
     notifier = SmtpNotifier(smtp_server.host, smtp_server.port, builder)
@@ -136,34 +118,13 @@ def test_smtp_recipient_refusals_map_by_reply_code(smtp_server, builder):
     assert smtp_server.received == []
 
 
-def test_unreachable_smtp_is_transient_and_doctor_names_it(builder):
-    port = free_port()                               # nothing listens there
-    notifier = SmtpNotifier("127.0.0.1", port, builder, timeout=5.0)
-    with pytest.raises(TransientError, match=f"smtp 127.0.0.1:{port}") as info:
-        notifier.send(notice())
-    assert info.value.port == port
-    with pytest.raises(TransientError, match=f"smtp 127.0.0.1:{port}"):
-        notifier.check()
-
-
 def test_smtp_check_passes_against_a_live_server(smtp_server, builder):
     SmtpNotifier(smtp_server.host, smtp_server.port, builder).check()
     assert smtp_server.received == []               # doctor sends nothing
 
 
-def test_smtp_config_is_validated(builder):
-    with pytest.raises(BadInput) as info:
-        SmtpNotifier("127.0.0.1", 25, builder, starttls=True, tls=True)
-    assert info.value.field == "notify.tls"
-    with pytest.raises(BadInput) as info:
-        SmtpNotifier("127.0.0.1", 70000, builder)
-    assert info.value.field == "notify.port"
-    with pytest.raises(BadInput) as info:
-        SmtpNotifier("127.0.0.1", 25, builder, ca_bundle="/nonexistent/ca.pem")
-    assert info.value.field == "notify.ca_bundle"
-
-
 # --- webhook ------------------------------------------------------------------------
+
 
 def test_webhook_posts_signed_json(webhook_server, builder):
     notifier = WebhookNotifier(webhook_server.url, WEBHOOK_SECRET, builder)
@@ -212,15 +173,6 @@ def test_webhook_client_error_is_permanent(webhook_server, builder):
     assert not isinstance(info.value, TransientError) and info.value.status == 400
 
 
-def test_webhook_unreachable_is_transient(builder):
-    url = f"http://127.0.0.1:{free_port()}/hook"
-    notifier = WebhookNotifier(url, WEBHOOK_SECRET, builder, timeout=5.0)
-    with pytest.raises(TransientError, match="webhook http://127.0.0.1"):
-        notifier.send(notice())
-    with pytest.raises(TransientError, match="webhook http://127.0.0.1"):
-        notifier.check()
-
-
 def test_webhook_over_https_with_a_ca_bundle(webhook_https_server, tls_ca, builder):
     _, bundle = tls_ca
     WebhookNotifier(webhook_https_server.url, WEBHOOK_SECRET, builder,
@@ -232,24 +184,3 @@ def test_webhook_over_https_with_a_ca_bundle(webhook_https_server, tls_ca, build
 
 def test_webhook_check_accepts_any_answer_below_500(webhook_server, builder):
     WebhookNotifier(webhook_server.url, WEBHOOK_SECRET, builder).check()
-
-
-def test_signature_helpers():
-    body = b'{"template":"order_received"}'
-    header = sign("k", body)
-    assert header.startswith("sha256=") and len(header) == 7 + 64
-    assert verify_signature("k", body, header)
-    assert not verify_signature("k", body + b" ", header)
-    assert not verify_signature("other", body, header)
-    assert not verify_signature("k", body, None)
-    assert not verify_signature("k", body, "md5=abc")
-
-
-def test_webhook_config_is_validated(builder):
-    for url, field in (("ftp://x/y", "notify.url"), ("http:///nohost", "notify.url")):
-        with pytest.raises(BadInput) as info:
-            WebhookNotifier(url, "s", builder)
-        assert info.value.field == field
-    with pytest.raises(BadInput) as info:
-        WebhookNotifier("https://tickets.example/hook", "", builder)
-    assert info.value.field == "notify.secret"

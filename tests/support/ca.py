@@ -1,5 +1,6 @@
 """Helpers for the keys / local CA / x509check tests: collecting Notifiers, openssl-made
-CSRs, applications, and a worker for multi-process tests."""
+CSRs, applications, a worker for multi-process tests, and (as a plugin) the ``rsa_csr``
+fixture."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,19 +10,44 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from adapters.base import Application, DistinguishedName, Notice, TransientError
+from adapters.crypto.keys import generate_key, make_csr
+from adapters.crypto.x509check import verify_issued
 from workflow.clock import SystemClock
+
+if TYPE_CHECKING:
+    from adapters.base import Issued
+    from adapters.ca.local import LocalCA
+    from workflow.clock import MovableClock
 
 NAMES = ("www.example.jp", "example.jp")
 DN = DistinguishedName(common_name="www.example.jp", organization="Example Trading K.K.",
                        locality="Shinjuku-ku", prefecture="Tokyo", country="JP",
                        unit="Web Operations")
+
+
+@pytest.fixture(scope="module")
+def rsa_csr() -> str:
+    return make_csr(generate_key(), DN, NAMES)
+
+
+def place(webroot: Path, challenge, content: str | None = None) -> None:
+    path = webroot / challenge.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text((challenge.content if content is None else content) + "\n")
+
+
+def assert_verifies(ca: LocalCA, issued: Issued, csr: str, clock: MovableClock, names=NAMES):
+    return verify_issued(issued.certificate_pem, issued.chain_pem, csr_pem=csr, names=names,
+                         trust_roots=[ca.root_pem()], now=clock.now())
 
 
 @dataclass

@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,6 +16,17 @@ CERTFLOW = [sys.executable, "-m", "workflow"]
 ORDER = dict(common_name="www.example.jp", organization="Example Corp.", unit="Web",
              locality="Shinjuku-ku", prefecture="Tokyo", country="JP", plan="basic",
              contract="C-1001", email="owner@example.jp")
+
+#: a script for another process that holds the write lock of the SQLite store at argv[1]
+#: (BEGIN IMMEDIATE) until a line arrives on its stdin
+HOLD_LOCK = textwrap.dedent("""
+    import sqlite3, sys, time
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    print("locked", flush=True)
+    sys.stdin.readline()
+    conn.execute("ROLLBACK")
+""")
 
 
 def toml_value(value) -> str:
@@ -73,6 +85,14 @@ def run_cli(config: Path, *args: str, env: dict | None = None, check: bool = Fal
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}: {proc.stderr}")
     return proc
+
+
+def doctor(config: Path):
+    return run_cli(config, "doctor", timeout=60)
+
+
+def last_line(proc) -> str:
+    return (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1]
 
 
 def cli_json(config: Path, *args: str, **kw):

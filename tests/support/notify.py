@@ -1,16 +1,20 @@
-"""Loopback servers for notifier tests: an aiosmtpd sink and a signature-checking webhook."""
+"""Loopback servers for notifier tests: an aiosmtpd sink and a signature-checking webhook;
+the notice they send and the ``builder`` fixture that renders it."""
 from __future__ import annotations
 
 import email
 import email.policy
 import ssl
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from adapters.base import Notice
+from adapters.notify.messages import MessageBuilder
 from adapters.notify.webhook import SIGNATURE_HEADER, verify_signature
 from support.helpers import free_port
 from support.webserver import Answer, Request
@@ -18,6 +22,24 @@ from support.webserver import Answer, Request
 SMTP_USER = "certflow"
 SMTP_PASSWORD = "s3cret-Pa55word"
 WEBHOOK_SECRET = "webhook-shared-secret"
+
+CONTEXT = {
+    "order_id": "ord-0042", "common_name": "www.example.jp",
+    "names": ["www.example.jp", "example.jp"], "plan": "basic", "contract": "C-7",
+    "validation": "file", "approver": None,
+    "deadline_at": datetime(2026, 12, 5, 9, 30, tzinfo=timezone.utc), "reason": None,
+    "certificate": None, "url": None, "renewal_of": None, "expires_at": None,
+}
+
+
+def notice(template="order_received", language="ja", key="ord-0042:1:notify:order_received",
+           to="customer@example.jp", attachments=(), **context) -> Notice:
+    return Notice(template, to, language, {**CONTEXT, **context}, key, attachments)
+
+
+@pytest.fixture
+def builder() -> MessageBuilder:
+    return MessageBuilder("SSL受付 <ssl@provider.example.jp>")
 
 
 @dataclass

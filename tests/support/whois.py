@@ -1,4 +1,5 @@
-"""A loopback WHOIS server (RFC 3912), and the recorded WHOIS/RDAP answers it serves."""
+"""A loopback WHOIS server (RFC 3912), the recorded WHOIS/RDAP answers it serves, and a
+contact finder made from settings as the wiring makes it."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from adapters.contacts.finder import from_settings
+
 CONTACTS = Path(__file__).parent / "data" / "contacts"
+
+
+def contact_finder(whois=None, rdap=None):
+    return from_settings({"whois": whois, "rdap": rdap, "timeout": 10.0, "ca_bundle": None})
 
 
 def recorded(name: str, **fill: str) -> str:
