@@ -18,11 +18,10 @@ from adapters.install.tls_probe import served_fingerprint
 from support import mailfolder
 from support.nginx import Nginx, wait_for_fingerprint, write_bundle
 from support.helpers import cli_json, configure, place_args, run_cli
+from support.install import CN, FILES
 
-CN = "www.example.jp"
 CONTRACT = "C-5001"
 SERVERS = ("web1", "web2", "web3")
-FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
 MAX_DAEMON_PASSES = 6
 
 
