@@ -53,7 +53,7 @@ bench: $(VENV)/.installed
 # pkilint (CA/B Forum TLS BRs) over the demo's leaf certificates: exit 1 on any finding
 # about validity period or key usage; lists those due to the local CA's missing CRL/AIA/policies
 lint-certs: $(VENV)/.installed
-	$(PY) tests/support/pkilint_certs.py
+	PYTHONPATH=.:tests $(PY) -m support.pkilint_certs
 
 docs: $(VENV)/.installed
 	$(PY) -m workflow.ops.docs_gen --write

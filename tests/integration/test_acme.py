@@ -29,7 +29,7 @@ from adapters.base import (
     Refused,
     TransientError,
 )
-from support.acme import Vault, application, clock, make_csr
+from support.acme_parts import Vault, application, clock, make_csr
 from support.pebble import PebbleServer
 from support.webserver import LoopbackHTTP, json_answer
 

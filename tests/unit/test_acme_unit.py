@@ -8,7 +8,7 @@ import pytest
 
 from adapters.ca.acme import AcmeCA
 from adapters.base import TransientError
-from support.acme import Vault, application, clock, make_csr
+from support.acme_parts import Vault, application, clock, make_csr
 
 
 # --- failures -------------------------------------------------------------------------
