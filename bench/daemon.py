@@ -35,11 +35,13 @@ from pathlib import Path
 from workflow import config as config_mod
 from workflow.effects import deadlines
 from workflow.clock import SystemClock, iso
-from workflow.engine import _ORDER_COLUMNS, Engine
+from states import LIFECYCLE
+from workflow.engine import Engine
+from workflow.store.schema import ORDER_COLUMNS
 from workflow.ops.workspace import init_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
-REASON = deadlines._REASONS["expire"]
+REASON = LIFECYCLE.deadline_reason("expire")
 #: what entering ``cancelled`` queues (states.lifecycle), for the raw-SQL side
 CANCELLED_EFFECTS = (("notify", "cancelled", 0), ("cleanup_validation", None, 0),
                      ("cancel_ca", None, 0))
@@ -51,7 +53,7 @@ CANCELLED_EFFECTS = (("notify", "cancelled", 0), ("cleanup_validation", None, 0)
 def populate(db_path: str, orders: int, due: int, now: datetime) -> None:
     """Bulk-insert ``orders`` orders with full histories; ``due`` of them overdue."""
     conn = sqlite3.connect(db_path, isolation_level=None)
-    cols = [c.strip() for c in _ORDER_COLUMNS.split(",")]
+    cols = list(ORDER_COLUMNS)
     waiting = min(orders - due, orders // 5)  # awaiting approval, deadline still ahead
     path = {"awaiting_approval": ("place", "pay", "submit", "ca_accept"),
             "installed": ("place", "pay", "submit", "ca_accept", "issue", "install")}
