@@ -13,16 +13,10 @@ It behaves like a commercial DV CA, on one machine with nothing to start:
 Files in ``directory``: ``root.pem``, ``intermediate.pem``, ``root.key.enc`` and
 ``intermediate.key.enc`` (encrypted by the KeyVault, mode 0600), ``ca.db``.
 
-Approval tokens: the token is ``HMAC(master-key-derived secret, random nonce)``; the
-database keeps the nonce and the token's SHA-256, never the token. So a retried mail
-(after a failed or interrupted send) carries the same token under the same idempotency
-key, and the notifier's de-duplication keeps it to one mail.
+Approval tokens and their once-only mail: adapters.ca.local_mail.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -37,10 +31,11 @@ from adapters.ca.local_health import check_local_ca, load_ca_key
 from adapters.common.files import write_atomic
 from adapters.settings import AdapterKind, Setting
 from adapters.validation.fetch import validation_file_problem
-from adapters.base import (Application, BadInput, Challenge, Issued, Notice, Notifier, Pending,
-                           PermanentError, Refused, Submission, TransientError)
+from adapters.base import (Application, BadInput, Challenge, Issued, Notifier, Pending,
+                           PermanentError, Refused, Submission)
 from adapters.crypto.keys import KeyVault, check_customer_csr, load_csr
 from adapters.ca import local_certs as certs
+from adapters.ca.local_mail import ApprovalMailer, approval_token, token_hash
 from adapters.ca.local_store import CAStore
 from adapters.common.utc import as_utc as _utc, from_text, to_text
 from adapters.crypto.x509check import serial_hex
@@ -53,7 +48,6 @@ DEFAULT_LIFETIME = timedelta(days=89)
 DEFAULT_TOKEN_LIFETIME = timedelta(days=10)
 MAX_TOKEN_LIFETIME = timedelta(days=RANDOM_VALUE_MAX_DAYS)
 #: a worker that claimed the approval mail and went silent this long is presumed dead
-MAIL_CLAIM_STALE = timedelta(minutes=2)
 POLL_AGAIN = 60.0
 USED_TOKEN = "unknown or already used approval token"
 
@@ -88,6 +82,8 @@ class LocalCA:
         self.http_timeout = http_timeout
         self.poll_seconds = poll_seconds
         self.store = CAStore(self._path("ca.db"))
+        self._mailer = ApprovalMailer(self.store, vault, notifier, approval_url,
+                                      sender_language, self._now)
         self._ready = False
 
     def __repr__(self) -> str:
@@ -199,7 +195,7 @@ class LocalCA:
             challenge = Challenge("http", domain=row["common_name"], name=row["challenge_name"],
                                   content=row["challenge_content"])
             return Submission(row["application_id"], challenges=(challenge,))
-        self._send_approval(row["application_id"], app)
+        self._mailer.send(row["application_id"], app)
         return Submission(row["application_id"], approver=row["approver"])
 
     def _record(self, app: Application, csr_pem: str):
@@ -232,53 +228,11 @@ class LocalCA:
             db.execute(f"INSERT INTO applications ({columns}) VALUES ({marks})",
                        tuple(values.values()))
             if app.validation != FILE_VALIDATION:
-                token = self._token(values["token_nonce"])
+                token = approval_token(self.vault, values["token_nonce"])
                 db.execute("INSERT INTO tokens (token_hash, application_id, expires_at) "
-                           "VALUES (?, ?, ?)", (_hash(token), application_id, to_text(expires)))
+                           "VALUES (?, ?, ?)", (token_hash(token), application_id, to_text(expires)))
             return db.execute("SELECT * FROM applications WHERE application_id = ?",
                               (application_id,)).fetchone()
-
-    def _token(self, nonce: str) -> str:
-        secret = self.vault.derive("local-ca approval token")
-        digest = hmac.new(secret, nonce.encode("ascii"), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-    def _send_approval(self, application_id: str, app: Application) -> None:
-        """Mail the approval URL once: claim the send, send, record it; on failure release
-        the claim so a retry sends (the same token, the same idempotency key)."""
-        now = self._now()
-        claim = secrets.token_hex(8)
-        with self.store.transaction() as db:
-            row = db.execute("SELECT * FROM applications WHERE application_id = ?",
-                             (application_id,)).fetchone()
-            if row["mail_sent_at"] is not None:
-                return
-            claimed_at = from_text(row["mail_claimed_at"])
-            if row["mail_claim"] and claimed_at and now - claimed_at < MAIL_CLAIM_STALE:
-                raise TransientError(f"approval mail for {application_id} is being sent by "
-                                     "another worker", retry_after=10, application_id=application_id)
-            db.execute("UPDATE applications SET mail_claim = ?, mail_claimed_at = ? "
-                       "WHERE application_id = ?", (claim, to_text(now), application_id))
-        token = self._token(row["token_nonce"])
-        notice = Notice(
-            template="approval_request", to=row["approver"],
-            language=app.language or self.sender_language,
-            context={"common_name": row["common_name"], "names": json.loads(row["names"]),
-                     "url": f"{self.approval_url}?token={token}",
-                     "deadline_at": app.deadline_at, "order_id": row["order_id"]},
-            idempotency_key=row["idempotency_key"] + ":approval",
-        )
-        try:
-            self.notifier.send(notice)
-        except BaseException:
-            with self.store.transaction() as db:
-                db.execute("UPDATE applications SET mail_claim = NULL, mail_claimed_at = NULL "
-                           "WHERE application_id = ? AND mail_claim = ?", (application_id, claim))
-            raise
-        with self.store.transaction() as db:
-            db.execute("UPDATE applications SET mail_sent_at = ?, mail_claim = NULL, "
-                       "mail_claimed_at = NULL WHERE application_id = ?",
-                       (to_text(self._now()), application_id))
 
     def approve(self, token: str) -> str:
         """Approve the application the token was mailed for; returns its id. Single use."""
@@ -291,7 +245,7 @@ class LocalCA:
             found = db.execute(
                 "SELECT t.token_hash, t.expires_at, t.used_at, a.application_id, a.status "
                 "FROM tokens t JOIN applications a USING (application_id) WHERE t.token_hash = ?",
-                (_hash(token),)).fetchone()
+                (token_hash(token),)).fetchone()
             if found is None or found["used_at"] is not None or found["status"] != "pending":
                 raise BadInput("token", USED_TOKEN)
             if now > from_text(found["expires_at"]):
@@ -391,10 +345,6 @@ class LocalCA:
             "approver": r["approver"], "status": r["status"], "created_at": r["created_at"],
             "serial": r["serial"],
         } for r in rows]
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _build(settings: dict, wiring) -> LocalCA:

@@ -1,0 +1,83 @@
+"""The local CA's approval mail: the token, and a send that happens once.
+
+The token is ``HMAC(master-key-derived secret, random nonce)``. The CA's database keeps
+the nonce and the token's SHA-256, never the token, so a retried mail carries the same
+token under the same idempotency key. The send is claimed, made, then recorded; a failed
+send releases its claim, and a claim older than ``MAIL_CLAIM_STALE`` is taken over.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import datetime, timedelta
+from typing import Callable
+
+from adapters.base import Application, Notice, Notifier, TransientError
+from adapters.ca.local_store import CAStore
+from adapters.common.utc import from_text, to_text
+from adapters.crypto.keys import KeyVault
+
+MAIL_CLAIM_STALE = timedelta(minutes=2)
+
+
+def approval_token(vault: KeyVault, nonce: str) -> str:
+    secret = vault.derive("local-ca approval token")
+    digest = hmac.new(secret, nonce.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class ApprovalMailer:
+    """Mails an application's approval URL to its approver, once."""
+
+    def __init__(self, store: CAStore, vault: KeyVault, notifier: Notifier | None,
+                 approval_url: str, sender_language: str, now: Callable[[], datetime]) -> None:
+        self.store = store
+        self.vault = vault
+        self.notifier = notifier
+        self.approval_url = approval_url
+        self.sender_language = sender_language
+        self._now = now
+
+    def send(self, application_id: str, app: Application) -> None:
+        """Mail the approval URL once: claim the send, send, record it; on failure release
+        the claim so a retry sends (the same token, the same idempotency key)."""
+        now = self._now()
+        claim = secrets.token_hex(8)
+        with self.store.transaction() as db:
+            row = db.execute("SELECT * FROM applications WHERE application_id = ?",
+                             (application_id,)).fetchone()
+            if row["mail_sent_at"] is not None:
+                return
+            claimed_at = from_text(row["mail_claimed_at"])
+            if row["mail_claim"] and claimed_at and now - claimed_at < MAIL_CLAIM_STALE:
+                raise TransientError(f"approval mail for {application_id} is being sent by "
+                                     "another worker", retry_after=10, application_id=application_id)
+            db.execute("UPDATE applications SET mail_claim = ?, mail_claimed_at = ? "
+                       "WHERE application_id = ?", (claim, to_text(now), application_id))
+        token = approval_token(self.vault, row["token_nonce"])
+        notice = Notice(
+            template="approval_request", to=row["approver"],
+            language=app.language or self.sender_language,
+            context={"common_name": row["common_name"], "names": json.loads(row["names"]),
+                     "url": f"{self.approval_url}?token={token}",
+                     "deadline_at": app.deadline_at, "order_id": row["order_id"]},
+            idempotency_key=row["idempotency_key"] + ":approval",
+        )
+        try:
+            self.notifier.send(notice)
+        except BaseException:
+            with self.store.transaction() as db:
+                db.execute("UPDATE applications SET mail_claim = NULL, mail_claimed_at = NULL "
+                           "WHERE application_id = ? AND mail_claim = ?", (application_id, claim))
+            raise
+        with self.store.transaction() as db:
+            db.execute("UPDATE applications SET mail_sent_at = ?, mail_claim = NULL, "
+                       "mail_claimed_at = NULL WHERE application_id = ?",
+                       (to_text(self._now()), application_id))
