@@ -69,13 +69,5 @@ def section(name: str) -> Section:
 
 
 def build(section_name: str, settings: dict[str, Any], wiring: Wiring) -> Any:
-    """The adapter ``settings["kind"]`` names, made by its factory. A path setting that
-    names the wrong kind of file (a file where a directory belongs) is refused naming the
-    section and the file, not raised as an OSError."""
-    try:
-        return adapter_kind(section_name, settings["kind"]).build(settings, wiring)
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        raise BadInput(section_name, f"[{section_name}] {settings['kind']}: cannot set up "
-                       f"{exc.strerror or type(exc).__name__}{where} (check its paths)",
-                       path=exc.filename) from exc
+    """The adapter ``settings["kind"]`` names, made by its factory."""
+    return adapter_kind(section_name, settings["kind"]).build(settings, wiring)
