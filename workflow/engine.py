@@ -26,7 +26,6 @@ from states import LIFECYCLE, Lifecycle, Position
 from states.policy import WHOIS_MAIL_ENDED
 from workflow import config as config_mod
 from workflow.clock import Clock, SystemClock, iso, parse_iso
-from adapters.base import BadInput
 from workflow.errors import ConcurrencyError, InvalidTransition, NotFound, ValidationError
 from workflow.intake import validate_order
 from workflow.machine import OrderMachine

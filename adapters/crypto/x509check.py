@@ -10,7 +10,7 @@ key) is refused the same way, never raised as a parser error.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 from cryptography import x509

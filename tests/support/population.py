@@ -4,7 +4,6 @@ export/import tests (fixture ``population``).
 """
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta

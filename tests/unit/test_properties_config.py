@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support import properties as props
-from support.helpers import ORDER, configure, place_args
+from support.helpers import configure, place_args
 from support.inproc import CASE, assert_contract_exit, assert_unchanged, invoke, reset_orders, snapshot
 from workflow.config import CONTRACT_SETTINGS, SECTION_ORDER, declared
 

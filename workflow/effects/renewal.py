@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from workflow.clock import parse_iso
 from adapters.abilities import RenewalAdvisor
 from adapters.base import AdapterError
-from workflow.errors import CertflowError, ValidationError
+from workflow.errors import InvalidTransition, NotFound, ValidationError
 
 log = logging.getLogger("certflow.renewal")
 
