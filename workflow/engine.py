@@ -303,7 +303,7 @@ class Engine:
         with self.command() as tx:
             order_id = tx.order_for_application(application_id)
             if order_id is not None:
-                tx.poll_soon(order_id, "poll_ca", iso(self.now()))
+                tx.poll_soon(order_id, "poll_ca")
         return order_id
 
     def schedule_notice(self, order_id: str, template: str, key: str, at: datetime,

@@ -218,3 +218,20 @@ def test_effect_no_longer_needed_is_dropped_not_run(engine):
     assert make_csr["status"] == "dropped" and "cancelled" in make_csr["last_error"]
     assert engine.get(order.id).state == "cancelled"
     assert engine.store.conn.execute("SELECT count(*) FROM keys").fetchone()[0] == 0
+
+
+def test_an_approval_is_looked_at_on_the_next_pass_even_after_the_clock_stepped_back(engine, clock):
+    """``ca approve`` makes the poll due since it was queued, not since "now": a wall
+    clock stepped back between the approval and the next pass still finds it due."""
+    order = engine.place(**{**ORDER, "validation": "email"})
+    engine.fire(order.id, "pay")
+    Daemon(engine).run_once()
+    application_id = engine.get(order.id).data["application_id"]
+    [mail] = mails_of(engine.config.path, "approval_request")
+    token = mailfolder.token_in(mail)
+    clock.advance(timedelta(seconds=30))
+    engine.adapters.ca.approve(token)
+    engine.poll_now(application_id)
+    clock.advance(timedelta(seconds=-20))  # NTP stepped the clock back
+    Daemon(engine).run_once()
+    assert engine.get(order.id).state == "installed"

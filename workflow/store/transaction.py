@@ -142,9 +142,11 @@ class Transaction:
         """Like queue_effects, but a key that exists is left alone (happens once)."""
         self.conn.execute(_INSERT_NOTICE, (*row, stamp))
 
-    def poll_soon(self, order_id: str, effect: str, stamp: str) -> None:
-        self.conn.execute("UPDATE outbox SET next_at = ? WHERE order_id = ? AND effect = ? "
-                          "AND status = 'pending'", (stamp, order_id, effect))
+    def poll_soon(self, order_id: str, effect: str) -> None:
+        """Due at once. Due since the row was made, not since "now": a wall clock stepped
+        back (NTP on a freshly booted host) must not push the look past the next pass."""
+        self.conn.execute("UPDATE outbox SET next_at = created_at WHERE order_id = ? "
+                          "AND effect = ? AND status = 'pending'", (order_id, effect))
 
     def due_effects(self, stamp: str, limit: int, skip: set[int] | frozenset) -> list[dict]:
         """Free due rows (no lease, or a lapsed one)."""
