@@ -23,6 +23,7 @@ from adapters.common.sqlite_tx import use_wal
 from workflow.errors import ConfigError, StoreUnavailable
 from workflow.store.schema import (CERTIFICATE_COLUMNS, EVENT_COLUMNS, MIGRATIONS, ORDER_COLUMNS,
                                    SCHEMA_VERSION)
+from workflow.store.schema import CONTRACT_CHANGE_COLUMNS, CONTRACT_COLUMNS
 from workflow.store.transaction import Transaction
 
 _CONDITIONS = {sqlite3.SQLITE_BUSY: "busy", sqlite3.SQLITE_LOCKED: "busy",
@@ -30,6 +31,7 @@ _CONDITIONS = {sqlite3.SQLITE_BUSY: "busy", sqlite3.SQLITE_LOCKED: "busy",
                sqlite3.SQLITE_CANTOPEN: "read-only"}
 _ORDER_SELECT = ", ".join(f"o.{c}" for c in ORDER_COLUMNS)
 _CERT_SUMMARY = "c.serial, c.not_before, c.not_after, c.sha256"
+_SELECT_CONTRACT = f"SELECT {', '.join(CONTRACT_COLUMNS)} FROM contracts"
 
 
 def _error_code(sqlite_error: sqlite3.Error) -> int | None:
@@ -301,6 +303,27 @@ class SQLiteStore:
                              "ORDER BY order_id"),
                 conn.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events "
                              "ORDER BY order_id, seq"))
+
+    # --- the contract book -------------------------------------------------------------
+
+    def contract(self, contract_id: str) -> dict | None:
+        """One contract row (primary-key lookup), or None."""
+        with self.reading() as conn:
+            row = conn.execute(_SELECT_CONTRACT + " WHERE id = ?", (contract_id,)).fetchone()
+        return dict(row) if row else None
+
+    def contracts(self, status: str | None = None) -> list[dict]:
+        sql, args = _SELECT_CONTRACT, ()
+        if status:
+            sql, args = sql + " WHERE status = ?", (status,)
+        with self.reading() as conn:
+            return [dict(r) for r in conn.execute(sql + " ORDER BY id", args)]
+
+    def contract_changes(self, contract_id: str) -> list[dict]:
+        with self.reading() as conn:
+            return [dict(r) for r in conn.execute(
+                f"SELECT {', '.join(CONTRACT_CHANGE_COLUMNS)} FROM contract_changes "
+                "WHERE contract_id = ? ORDER BY id", (contract_id,))]
 
     # --- the daemon's watcher --------------------------------------------------------
 
