@@ -96,8 +96,9 @@ def check_database(config) -> tuple[str, str]:
                      "upgrade certflow")
     detail = f"{where}: schema {version} ({MIGRATIONS[version - 1][0] if version else 'empty'}), " \
              f"integrity ok, {orders} orders"
-    orphans = [f"{n} in flight on contract {c!r}, which is not in config (they are held)"
-               for c, n in in_flight if c not in config.contracts]
+    orphans = [f"{n} in flight on contract {c!r}, which is neither in the contract book nor "
+               "in config (they are held)"
+               for c, n in in_flight if c not in config.contracts and c not in found["booked"]]
     if orphans:
         detail += "; " + "; ".join(orphans)
     if version < SCHEMA_VERSION:

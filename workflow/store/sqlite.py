@@ -349,8 +349,9 @@ def _record(row: sqlite3.Row) -> dict:
 
 
 def inspect(path: str, final_states: tuple[str, ...] = ()) -> dict:
-    """Read-only look at a database file for ``doctor``: integrity, schema, orders, and
-    the orders not in ``final_states`` per contract. Raises sqlite3.Error when unreadable."""
+    """Read-only look at a database file for ``doctor``: integrity, schema, orders, the
+    orders not in ``final_states`` per contract, and which of those contracts the contract
+    book holds (``booked``). Raises sqlite3.Error when unreadable."""
     conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=5)
     try:
         ok = [r[0] for r in conn.execute("PRAGMA integrity_check")]
@@ -363,7 +364,13 @@ def inspect(path: str, final_states: tuple[str, ...] = ()) -> dict:
             "SELECT contract, count(*) FROM orders WHERE state NOT IN (%s) GROUP BY contract"
             % ",".join("?" * len(final_states)), final_states).fetchall() \
             if version and final_states else []
+        has_book = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                "name = 'contracts'").fetchone()
+        booked = {r[0] for r in conn.execute(
+            "SELECT id FROM contracts WHERE id IN (%s)" % ",".join("?" * len(in_flight)),
+            [c for c, _ in in_flight])} if has_book and in_flight else set()
     finally:
         conn.close()
-    return {"integrity": ok, "version": version or 0, "orders": orders, "in_flight": in_flight}
+    return {"integrity": ok, "version": version or 0, "orders": orders, "in_flight": in_flight,
+            "booked": booked}
 
