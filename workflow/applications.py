@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from states import Deadline, Lifecycle
-from workflow.clock import iso
 from workflow.errors import InvalidTransition, ValidationError
 from workflow.intake import validate_order
 

@@ -2,20 +2,11 @@
 import pytest
 
 from support import mailfolder
-from support.helpers import ORDER, cli_json, place_args, run_cli
+from support.helpers import ORDER, cli_json, installed_order, place_args, run_cli
 from workflow.clock import parse_iso
 from workflow.effects.daemon import Daemon
 from workflow.effects.renewal import candidates
 from workflow.errors import ValidationError
-
-
-def _installed(engine, **overrides):
-    o = engine.place(**{**ORDER, **overrides})
-    engine.fire(o.id, "pay")
-    Daemon(engine).run_once()
-    o = engine.get(o.id)
-    assert o.state == "installed", o.reason
-    return o
 
 
 def _renew(engine, clock, first):
@@ -55,7 +46,7 @@ def test_the_cli_refusal_exits_2_naming_the_order(workspace):
 
 
 def test_a_renewal_supersedes_its_predecessor_once_installed(engine, clock):
-    first = _installed(engine)
+    first = installed_order(engine)
     renewal = _renew(engine, clock, first)
     assert renewal.state == "installed", renewal.reason
     old = engine.get(first.id)
@@ -104,7 +95,7 @@ def test_an_application_only_renewal_supersedes_once_delivered(engine, workspace
 
 
 def test_show_json_and_replay_know_superseded(engine, workspace, clock):
-    first = _installed(engine)
+    first = installed_order(engine)
     renewal = _renew(engine, clock, first)
     shown = cli_json(workspace, "order", "show", first.id)
     assert shown["state"] == "superseded" and shown["superseded_by"] == renewal.id
