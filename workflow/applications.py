@@ -127,6 +127,7 @@ def amend(engine, order_id: str, changes: dict[str, Any], actor: str):
             updates["sans"] = json.dumps(list(of.sans))
             if row["validation"] == "email":  # the approver's address follows the domain
                 updates["approver"] = engine._approver("email", None, of.common_name, now)
+                diff["approver"] = {"old": row["approver"], "new": updates["approver"]}
         data = json.loads(row["data"] or "{}")
         data.pop("query", None)
         updates["data"] = json.dumps(data, ensure_ascii=False, separators=(",", ":"))

@@ -119,6 +119,9 @@ def _organization(fields: dict, allow_gaps: bool) -> tuple[str, tuple[str, ...]]
         if len(str(value).strip()) > 64:
             raise ValidationError("organization", "organization is longer than 64 characters",
                                   value)
+        if any(not ch.isprintable() for ch in str(value).strip()):
+            raise ValidationError("organization", "organization holds control characters",
+                                  value)
         return str(value).strip(), ("organization",)
     return _text(fields, "organization"), ()
 

@@ -172,3 +172,23 @@ def test_cli_suspension_holds_and_resume_continues(workspace):
     assert refused.returncode == 2 and "C-9301" in refused.stderr
     run_cli(workspace, "contract", "put", "C-9301", "--status", "active", check=True)
     assert cli_json(workspace, "order", "resume", o["id"])["state"] == "ordered"
+
+
+def test_library_import_is_all_or_nothing_naming_the_line(engine, tmp_path):
+    from workflow.contract_file import read_items
+    path = tmp_path / "contracts.jsonl"
+    path.write_text('{"id": "C-9401", "plan": "basic"}\n{"id": "C-9402", "plan": "gold"}\n')
+    with pytest.raises(ValidationError) as bad:
+        engine.contracts.put_many(read_items(str(path)), actor="backend")
+    assert bad.value.field == "plan" and f"{path}:2" in bad.value.message
+    assert engine.contracts.get("C-9401") is None and engine.store.contracts() == []
+
+
+def test_a_contract_change_reaches_the_installer_without_restart(engine, tmp_path):
+    target = tmp_path / "web9"
+    engine.contracts.put("C-9501", plan="basic", servers=[str(target)])
+    o = engine.place(**{**ORDER, "contract": "C-9501"})
+    engine.fire(o.id, "pay")
+    Daemon(engine).run_once()
+    assert engine.get(o.id).state == "installed"
+    assert (target / ORDER["common_name"] / "cert.pem").is_file()

@@ -184,3 +184,21 @@ def test_replay_export_import_and_status_know_needs_info(engine, workspace, tmp_
     assert cli_json(other, "order", "show", o.id)["state"] == "needs_info"
     graph = run_cli(workspace, "graph", check=True).stdout
     assert "needs_info" in graph and "superseded" in graph
+
+
+def test_query_outside_ordered_or_paid_and_a_long_note_are_refused(engine):
+    o = engine.place(**ORDER)
+    with pytest.raises(ValidationError) as bad:
+        engine.query(o.id, ["unit"], note="x" * 501)
+    assert bad.value.field == "note"
+    engine.fire(o.id, "cancel")
+    with pytest.raises(InvalidTransition):
+        engine.query(o.id, ["unit"])
+    assert [e.trigger for e in engine.history(o.id)] == ["place", "cancel"]
+    assert engine.get(o.id).data.get("query") is None
+
+
+def test_an_order_waiting_for_information_can_be_cancelled_and_frees_the_site(engine):
+    o = engine.query(engine.place(**ORDER).id, ["unit"])
+    assert engine.fire(o.id, "cancel", reason="customer withdrew").state == "cancelled"
+    assert engine.place(**ORDER).state == "ordered"
