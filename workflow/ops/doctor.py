@@ -67,7 +67,8 @@ def check_config(config) -> tuple[str, str]:
     detail = (f"{config.path}: {len(config.contracts)} contracts (plans {', '.join(plans) or 'none'}), "
               f"ca {config['ca']['kind']}, notify {config['notify']['kind']}")
     if not config.contracts:
-        return "note", detail + "; no [contracts] yet: every order will be refused"
+        return "note", detail + ("; no [contracts] seeds: orders need contracts in the book "
+                                 "(`certflow contract put`)")
     return ("note" if notes else "ok"), detail + ("; " + "; ".join(notes) if notes else "")
 
 
