@@ -49,6 +49,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/daemon.py
 	$(PY) bench/replay.py
 	$(PY) bench/keys.py
+	$(PY) bench/contracts.py
 
 # pkilint (CA/B Forum TLS BRs) over the demo's leaf certificates: exit 1 on any finding
 # about validity period or key usage; lists those due to the local CA's missing CRL/AIA/policies

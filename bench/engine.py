@@ -36,7 +36,8 @@ class EngineRun:
                                                          f'synchronous = "{synchronous}"'))
         self.engine = Engine(config_mod.load(cfg_path),
                              MovableClock(datetime(2026, 12, 1, tzinfo=timezone.utc)))
-        self.engine.place(**ORDER)  # warm-up: loads the Public Suffix List once, as a daemon has
+        warm = self.engine.place(**ORDER)  # warm-up: loads the Public Suffix List once, as a daemon has
+        self.engine.fire(warm.id, "cancel")  # one order in flight per site: it may not stay
 
     def internal(self, order_id: str, trigger: str, **data) -> None:
         engine = self.engine
@@ -82,7 +83,13 @@ class RawRun:
             state = "new"
             for version, step in enumerate(STEPS, start=1):
                 conn.execute("BEGIN IMMEDIATE")
+                # the contract book's lookup (a seed from config.toml: the row is absent)
+                conn.execute("SELECT id, plan, status, body, updated_at, updated_by FROM contracts "
+                             "WHERE id = ?", ("C-1001",)).fetchone()
                 if step == "place":
+                    conn.execute("SELECT id, state FROM orders WHERE contract = ? AND common_name = ? "
+                                 "AND state IN (?, ?, ?) ORDER BY created_at LIMIT 1",
+                                 ("C-1001", "www.example.jp", "ordered", "paid", "on_hold")).fetchone()
                     conn.execute(f"INSERT INTO orders ({columns}) VALUES ({', '.join('?' * 27)})",
                                  (oid, "new", 0, 0, "www.example.jp", '["example.jp"]', "basic", "C-1001",
                                   "file", None, "owner@example.jp", "ja", "Example Corp.", None,

@@ -66,6 +66,11 @@ def _held_from_here(ctx: GuardContext) -> str | None:
     return None if held == ctx.dest else f"order was held from {held}, not {ctx.dest}"
 
 
+def _queried_from_here(ctx: GuardContext) -> str | None:
+    came = ctx.data.get("queried_from")
+    return None if came == ctx.dest else f"order was queried from {came}, not {ctx.dest}"
+
+
 def _mail_validation(ctx: GuardContext) -> str | None:
     if ctx.order.get("validation") in ("email", "email-whois"):
         return None
@@ -81,5 +86,6 @@ GUARDS: Mapping[str, Callable[[GuardContext], str | None]] = {
     "has_certificate": _has_certificate,
     "held_from_here": _held_from_here,
     "mail_validation": _mail_validation,
+    "queried_from_here": _queried_from_here,
 }
 

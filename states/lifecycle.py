@@ -95,6 +95,9 @@ class Trigger:
     public: bool = False
     data: tuple[str, ...] = ()
     reason: str | None = None
+    #: it brings an order back to a state it was in (like resume): the state's
+    #: notifications and reminders are not sent again, its bound work is queued again
+    returns: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,11 @@ class Lifecycle:
     customer_csr_state: str = "awaiting_csr"
     csr_trigger: str = "submit"
     certificate_trigger: str = "issue"
+    #: the state an incomplete application waits in (Engine.query / Engine.amend), and
+    #: the final state a renewal's predecessor enters once the renewal is live
+    needs_info_state: str = "needs_info"
+    superseded_state: str = "superseded"
+    supersede_trigger: str = "supersede"
 
     def state(self, name: str) -> State:
         for s in self.states:
@@ -147,8 +155,13 @@ class Lifecycle:
     def certificate_states(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.states if s.carries_certificate)
 
-    def deadline_reason(self, trigger: str) -> str:
-        """The reason recorded when a state's deadline fires ``trigger``."""
+    def deadline_reason(self, trigger: str, state: str | None = None) -> str:
+        """The reason recorded when a state's deadline fires ``trigger`` (that of ``state``
+        when given: two states' deadlines may fire the same trigger for different reasons)."""
+        if state is not None:
+            own = self.state(state).deadline if state in self.state_names else None
+            if own and own.trigger == trigger:
+                return own.reason_text
         for s in self.states:
             if s.deadline and s.deadline.trigger == trigger:
                 return s.deadline.reason_text
@@ -158,8 +171,15 @@ class Lifecycle:
 NOTIFY = "notify"
 _T = Transition
 
-_IN_FLIGHT = ("ordered", "paid", "awaiting_csr", "submitted", "awaiting_approval", "issued")
-_HOLDABLE = ("paid", "awaiting_csr", "submitted", "awaiting_approval", "issued")
+_IN_FLIGHT = ("ordered", "paid", "awaiting_csr", "submitted", "awaiting_approval", "issued",
+              "needs_info")
+_HOLDABLE = ("paid", "awaiting_csr", "submitted", "awaiting_approval", "issued", "ordered",
+             "needs_info")
+#: not yet with the CA: a contract that stops being active holds these (workflow/contracts.py),
+#: and resuming one needs the contract active again
+BEFORE_SUBMISSION = ("ordered", "paid", "awaiting_csr", "needs_info")
+#: where a query about an incomplete application may come from (and amend returns to)
+QUERYABLE_FROM = ("ordered", "paid")
 
 _STATES = (
     State("new", "not yet placed (only the `place` trigger leaves it)"),
@@ -201,6 +221,14 @@ _STATES = (
                    Effect("cleanup_validation", bound=False)), final=True, records_reason=True),
     State("on_hold", "an effect failed past its retries; an operator must act",
           effects=(Effect(NOTIFY, "on_hold", bound=False),), records_reason=True),
+    # the deadline's length is `[deadlines] needs_info_days` (workflow/applications.py)
+    State("needs_info", "incomplete application: the customer was asked for the fields named",
+          effects=(Effect(NOTIFY, "needs_info", bound=False),),
+          deadline=Deadline(timedelta(days=14), "cancel",
+                            "the customer did not complete the application"),
+          reminders=(Reminder("needs_info_reminder", "needs_info_reminder_days"),)),
+    State("superseded", "a renewal of it was installed or delivered: no longer the live "
+          "certificate", final=True, carries_certificate=True),
 )
 
 _TRANSITIONS = (
@@ -220,7 +248,15 @@ _TRANSITIONS = (
     *(_T("cancel", s, "cancelled", (), "cancelled") for s in (*_IN_FLIGHT, "on_hold")),
     *(_T("reject", s, "rejected", (), "refused") for s in (*_IN_FLIGHT, "on_hold")),
     *(_T("hold", s, "on_hold", (), "an effect failed past its retries") for s in _HOLDABLE),
-    *(_T("resume", "on_hold", s, ("held_from_here",), "operator resumed") for s in _HOLDABLE),
+    # the contract first: its refusal is the one an operator needs to read
+    *(_T("resume", "on_hold", s, (("contract_active",) if s in BEFORE_SUBMISSION else ())
+         + ("held_from_here",), "operator resumed") for s in _HOLDABLE),
+    *(_T("query", s, "needs_info", (), "the customer is asked to complete the application")
+      for s in QUERYABLE_FROM),
+    *(_T("amend", "needs_info", s, ("queried_from_here",), "the customer completed the "
+         "application") for s in QUERYABLE_FROM),
+    *(_T("supersede", s, "superseded", (), "its renewal was installed or delivered")
+      for s in ("installed", "delivered")),
 )
 
 _TRIGGERS = (
@@ -240,6 +276,10 @@ _TRIGGERS = (
     Trigger("deliver"),
     Trigger("expire", data=("reason",), reason="approval not given within the deadline"),
     Trigger("hold", data=("reason",), reason="an effect failed past its retries"),
+    # Engine.query / Engine.amend check their fields first; supersede is the engine's own
+    Trigger("query", data=("fields", "note")),
+    Trigger("amend", data=("changes", "queried_from"), returns=True),
+    Trigger("supersede", data=("superseded_by",)),
 )
 
 LIFECYCLE = Lifecycle(initial="new", states=_STATES, transitions=_TRANSITIONS,

@@ -26,7 +26,7 @@ from adapters.base import BadInput
 from adapters.common.files import read_capped
 from adapters.settings import Section, Setting, check_value
 from states import PLANS
-from workflow.errors import ConfigError
+from workflow.errors import ConfigError, ValidationError
 
 _POSITIVE = {"minimum": 0, "above_minimum": True}
 
@@ -61,6 +61,11 @@ CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
         Setting("approval_reminder_days", "list", [3, 1], "Days before the approval deadline "
                 "at which the customer and the domain administrator are reminded.",
                 items="integer", minimum=1),
+        Setting("needs_info_days", "integer", 14, "Days an order waits in `needs_info` for the "
+                "customer's amendment; then it is cancelled (\"the customer did not complete "
+                "the application\").", minimum=1, maximum=365),
+        Setting("needs_info_reminder_days", "list", [3], "Days before that deadline at which "
+                "the customer is reminded of the query.", items="integer", minimum=1),
     )),
     Section("renewal", "Automatic renewal orders.", (
         Setting("auto_pay", "boolean", True, "Renewal orders proceed without a new payment "
@@ -281,6 +286,14 @@ def _contract(reader: _Reader, cid: str, body: Any) -> dict[str, Any]:
     if out["plan"] is None:
         raise reader.error(f"{where}.plan", f"{where}.plan is required: one of {', '.join(PLANS)}",
                            cid)
+    out["targets"] = contract_targets(reader, cid, out)
+    return out
+
+
+def contract_targets(reader: _Reader, cid: str, out: dict[str, Any]) -> list[dict[str, Any]]:
+    """The install targets ``{path, reload, verify, name}`` of a checked contract (the
+    one place a ``servers`` entry becomes a target: config seeds and the contract book)."""
+    where = f"contracts.{cid}"
     servers = out["servers"] or [str(Path(reader.cfg["install"]["root"]) / cid)]
     reload_setting, verify_setting = _CONTRACT_KEYS["reload"], _CONTRACT_KEYS["verify"]
     targets = []
@@ -301,9 +314,27 @@ def _contract(reader: _Reader, cid: str, body: Any) -> dict[str, Any]:
         else:
             raise reader.error(f"{where}.servers", f"{where}.servers[{i}] must be a directory or "
                                "{path, reload, verify}", "servers")
-    out["targets"] = targets
-    return out
+    return targets
 
 
 def default_path() -> str:
     return os.environ.get("CERTFLOW_CONFIG") or "config.toml"
+
+
+class _FieldReader(_Reader):
+    """Contract fields from outside config.toml (the contract book): a refusal is a
+    ValidationError naming the contract's field (``plan``, ``servers``, ``id``)."""
+
+    def __init__(self, cfg: Config, cid: str) -> None:
+        super().__init__(cfg, "")
+        self.prefix = f"contracts.{cid}"
+
+    def error(self, key: str, message: str, needle: str | None = None) -> ValidationError:
+        rest = key[len(self.prefix):].lstrip(".") if key.startswith(self.prefix) else key
+        return ValidationError(rest.split("[")[0].split(".")[0] or "id", message, needle)
+
+
+def check_contract(cfg: Config, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A contract from outside config.toml checked exactly as a ``[contracts."ID"]`` table
+    is (same keys, types, choices and targets); ValidationError naming the field."""
+    return _contract(_FieldReader(cfg, cid), cid, body)

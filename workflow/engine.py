@@ -25,7 +25,9 @@ from adapters.base import BadInput
 from states import LIFECYCLE, Lifecycle, Position
 from states.policy import WHOIS_MAIL_ENDED
 from workflow import config as config_mod
+from workflow import applications, sites
 from workflow.clock import Clock, SystemClock, iso, parse_iso
+from workflow.contracts import ContractBook
 from workflow.errors import ConcurrencyError, InvalidTransition, NotFound, ValidationError
 from workflow.intake import validate_order
 from workflow.machine import OrderMachine
@@ -60,7 +62,7 @@ class Engine:
                  lifecycle: Lifecycle = LIFECYCLE, store: Store | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self.lifecycle = lifecycle
+        self.lifecycle = lifecycle = applications.configured(lifecycle, config["deadlines"])
         self.machine = OrderMachine(lifecycle, config["deadlines"])
         st = config["store"]
         self.store: Store = store or open_store(st["path"], st["synchronous"],
@@ -69,6 +71,7 @@ class Engine:
         self._rules = {t.name: t for t in lifecycle.trigger_rules}
         self._after_commit: list[Callable[[], None]] = []
         self._adapters = None
+        self.contracts = ContractBook(self)
 
     # --- construction -------------------------------------------------------------
 
@@ -114,8 +117,8 @@ class Engine:
         """Validate and record a new order; it ends ``ordered`` or, when it cannot be
         applied for (contract inactive, FLEX without fixed IP), ``rejected`` with a reason."""
         now = self.now()
-        of = validate_order(fields, self.config.contracts, self.config["validation"]["default"],
-                            self.adapters.ca.validation_methods)
+        of = validate_order(fields, self.contracts, self.config["validation"]["default"],
+                            self.adapters.ca.validation_methods, allow_gaps=True)
         approver = self._approver(of.validation, of.approver, of.common_name, now)
         if of.renewal_of:
             self.get(of.renewal_of)
@@ -134,6 +137,7 @@ class Engine:
             if of.renewal_of and tx.has_renewal(of.renewal_of):
                 raise ValidationError("renewal_of", f"order {of.renewal_of} already has a renewal",
                                       of.renewal_of)
+            sites.refuse_second_order(self, tx, of)
             for _ in range(_ID_DRAWS):
                 row["id"] = f"{now:%Y%m%d}-{secrets.token_hex(_ID_BYTES)}"
                 if tx.insert_order(row):
@@ -141,6 +145,9 @@ class Engine:
             else:  # 8 collisions of 64 random bits: the random source is broken
                 raise RuntimeError("could not draw a free order id")
             row = self.apply(tx, row, "place", {}, actor, now)
+            if of.gaps and row["state"] == "ordered":  # intake asks for what it cannot take
+                row = applications.query_in(self, tx, row, list(of.gaps),
+                                            applications.intake_note(of.gaps), "intake", now)
         return self._order(row)
 
     def _approver(self, validation: str, approver: str | None, cn: str, now: datetime) -> str | None:
@@ -250,7 +257,7 @@ class Engine:
         source = row["state"]
         if row["data"] and '"imported"' in row["data"] and "imported" in json.loads(row["data"]):
             raise InvalidTransition(row["id"], source, trigger, IMPORTED_IS_HISTORY)
-        contract = self.config.contracts.get(row["contract"])
+        contract = self.contracts.get(row["contract"])
         pos = _position(row)
         stamp = iso(now)
         move = self.machine.move(row, pos, trigger, contract, now, stamp, data)
@@ -295,7 +302,19 @@ class Engine:
         if move.effects:
             tx.queue_effects(move.effects, stamp)
         row.update(updates)
+        sites.supersede_predecessor(self, tx, row, source, now)
         return row
+
+    def query(self, order_id: str, fields, note: str | None = None, *,
+              actor: str = "api") -> Order:
+        """Ask the customer to complete the application: the order (``ordered`` or ``paid``)
+        waits in ``needs_info``; the mail names each field and what is expected."""
+        return applications.query(self, order_id, fields, note, actor)
+
+    def amend(self, order_id: str, *, actor: str = "api", **changes: Any) -> Order:
+        """The customer's answer to a query: checked like intake; the order returns to
+        the state it was queried from. ValidationError naming the field otherwise."""
+        return applications.amend(self, order_id, changes, actor)
 
     def poll_now(self, application_id: str) -> str | None:
         """The CA has news for this application (an approval): look at it on the next

@@ -8,6 +8,7 @@ offline) also gets the bare domain as a SAN.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from adapters.base import BadInput
@@ -74,6 +75,8 @@ class OrderFields:
     approver: str | None
     language: str
     renewal_of: str | None
+    #: fields intake accepted for now but the customer must complete (``needs_info``)
+    gaps: tuple[str, ...] = ()
 
 
 def _text(fields: dict, name: str, required: bool = True, ascii_only: bool = True) -> str | None:
@@ -104,19 +107,40 @@ def _plan(value: object, contract_id: str, contract: dict) -> str:
     return given or held
 
 
+def not_latin(text: str) -> bool:
+    """The text has a letter of a script other than Latin (e.g. 株式会社…)."""
+    return any(ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN")
+               for ch in text)
+
+
+def _organization(fields: dict, allow_gaps: bool) -> tuple[str, tuple[str, ...]]:
+    value = fields.get("organization")
+    if allow_gaps and value is not None and not_latin(str(value)):
+        if len(str(value).strip()) > 64:
+            raise ValidationError("organization", "organization is longer than 64 characters",
+                                  value)
+        if any(not ch.isprintable() for ch in str(value).strip()):
+            raise ValidationError("organization", "organization holds control characters",
+                                  value)
+        return str(value).strip(), ("organization",)
+    return _text(fields, "organization"), ()
+
+
 def validate_order(fields: dict, contracts: dict, default_validation: str = "file",
-                   ca_validations: frozenset[str] | None = None) -> OrderFields:
+                   ca_validations: frozenset[str] | None = None,
+                   allow_gaps: bool = False) -> OrderFields:
     """Check every field of a new order; the first problem raises ValidationError.
 
     ``ca_validations``: the validation methods the configured CA can use (refused
-    here rather than after payment)."""
+    here rather than after payment). ``allow_gaps``: an organization not in Latin
+    script is accepted and named in ``gaps`` (intake asks for the English name)."""
     known = {"common_name", "organization", "unit", "locality", "prefecture", "country", "plan",
              "contract", "email", "validation", "approver", "language", "renewal_of"}
     for key in fields:
         if key not in known:
             raise ValidationError(key, f"unknown order field {key!r}")
     cn = normalize_host(str(fields.get("common_name") or ""))
-    organization = _text(fields, "organization")
+    organization, gaps = _organization(fields, allow_gaps)
     unit = _text(fields, "unit", required=False)
     locality = _text(fields, "locality")
     prefecture = _text(fields, "prefecture")
@@ -128,7 +152,7 @@ def validate_order(fields: dict, contracts: dict, default_validation: str = "fil
     if not contract:
         raise ValidationError("contract", "contract is required")
     if contract not in contracts:
-        raise ValidationError("contract", f"contract {contract!r} not found in config", contract)
+        raise ValidationError("contract", f"contract {contract!r} not found", contract)
     plan = _plan(fields.get("plan"), contract, contracts[contract])
     email = str(fields.get("email") or "").strip()
     if not is_email(email):
@@ -150,4 +174,4 @@ def validate_order(fields: dict, contracts: dict, default_validation: str = "fil
     renewal_of = str(fields["renewal_of"]).strip() if fields.get("renewal_of") else None
     names = names_for(cn)
     return OrderFields(cn, names[1:], organization, unit, locality, prefecture, country, plan,
-                       contract, email, validation, approver, language, renewal_of)
+                       contract, email, validation, approver, language, renewal_of, gaps)

@@ -71,7 +71,8 @@ def _condition(name: str):
 def _entry_callback(state: State, steps: Steps, reminder_days: Mapping[str, Any]):
     """``enter_<state>``: the lifecycle's step function moves the order's position (and
     sets or restores its deadline); then the outbox rows entering ``state`` queues."""
-    resume_trigger = steps.lifecycle.resume_trigger
+    returning = {steps.lifecycle.resume_trigger} | {
+        t.name for t in steps.lifecycle.trigger_rules if t.returns}
 
     def enter(event) -> None:
         model = event.model
@@ -83,7 +84,7 @@ def _entry_callback(state: State, steps: Steps, reminder_days: Mapping[str, Any]
             raise InvalidTransition(ctx.order["id"], event.transition.source, event.event.name,
                                     str(exc)) from None
         order, now = ctx.order, ctx.now
-        resumed = event.event.name == resume_trigger
+        resumed = event.event.name in returning
         seq, stamp, rows = pos.entered_seq, model.stamp, model.effects
         for effect in state.effects:
             if resumed and not effect.bound:

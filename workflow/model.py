@@ -52,6 +52,8 @@ class Order:
         out.pop("data")
         out["application_id"] = self.data.get("application_id")
         out["imported"] = "imported" in self.data  # history from another workspace: inert here
+        out["superseded_by"] = self.data.get("superseded_by")  # the renewal now live
+        out["query"] = self.data.get("query")  # needs_info: the fields asked for, the note
         return out
 
     @classmethod

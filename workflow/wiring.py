@@ -41,12 +41,13 @@ class Adapters:
     check_approver: Callable = staticmethod(check_approver)
     default_approver: Callable = staticmethod(default_approver)
 
-    def sweep_leftovers(self) -> list[str]:
-        """What processes killed mid-write left in install directories (run at start)."""
+    def sweep_leftovers(self, contracts=None) -> list[str]:
+        """What processes killed mid-write left in install directories (run at start);
+        ``contracts``: the contract book's (default: config.toml's)."""
         if not isinstance(self.installer, SweepsLeftovers):
             return []
-        targets = [Target(name=t["path"], path=t["path"]) for c in self.config.contracts.values()
-                   for t in c["targets"]]
+        known = self.config.contracts.values() if contracts is None else contracts
+        targets = [Target(name=t["path"], path=t["path"]) for c in known for t in c["targets"]]
         return self.installer.sweep_leftovers(targets)
 
     def verify(self, certificate_pem: str, chain_pem: str, *, csr_pem: str, names, now):

@@ -48,10 +48,13 @@ LINK_TEMPLATES = frozenset({"approval_request", "approval_reminder"})
 CONTEXT_KEYS = (
     "order_id", "common_name", "names", "plan", "contract", "validation", "approver",
     "deadline_at", "reason", "certificate", "url", "renewal_of", "expires_at",
+    "query",  # needs_info: {fields, note, given}
 )
 #: context a message cannot do without (default: the common name)
 REQUIRED = {
     "approval_request": ("common_name", "url"),
+    "needs_info": ("common_name", "query"),
+    "needs_info_reminder": ("common_name", "query"),
 }
 #: context keys never handed to a template, whatever the caller passes
 SECRET_KEYS = frozenset({

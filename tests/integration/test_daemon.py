@@ -127,7 +127,7 @@ def test_daemon_picks_up_a_payment_made_by_another_process_at_once(workspace, da
 
 def test_sigterm_finishes_the_current_effect_and_exits_zero(workspace, daemons):
     configure(workspace, {"daemon.dispatch_seconds": 0.2})
-    ids = [place_and_pay(workspace) for _ in range(3)]
+    ids = [place_and_pay(workspace, common_name=f"www{i}.example.jp") for i in range(3)]  # 3 sites
     daemon = daemons(workspace)
     db = workspace.parent / "var/data/certflow.db"
 

@@ -110,7 +110,8 @@ def test_broken_config_exits_2_naming_the_key(tmp_path, text, needle):
 def test_approver_rules_at_intake(workspace):
     ok = cli_json(workspace, "order", "place", *place_args(validation="email", approver="webmaster@example.jp"))
     assert ok["approver"] == "webmaster@example.jp"
-    default = cli_json(workspace, "order", "place", *place_args(validation="email"))
+    default = cli_json(workspace, "order", "place", *place_args(validation="email",
+                                                                common_name="shop.example.jp"))
     assert default["approver"] == "admin@example.jp"
     for bad in ("someone@gmail.com", "admin@example.com", "info@example.jp"):
         proc = run_cli(workspace, "order", "place", *place_args(validation="email", approver=bad))

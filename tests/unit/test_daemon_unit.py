@@ -15,8 +15,8 @@ from workflow.effects.daemon import Daemon
 # --- deadlines to the minute, with the engine's movable clock --------------------------
 
 
-def _paid_email_order(engine) -> str:
-    order = engine.place(**{**ORDER, "validation": "email"})
+def _paid_email_order(engine, host: str = "www") -> str:
+    order = engine.place(**{**ORDER, "validation": "email", "common_name": f"{host}.example.jp"})
     engine.fire(order.id, "pay")
     Daemon(engine).run_once()
     assert engine.get(order.id).state == "awaiting_approval"
@@ -97,7 +97,7 @@ def test_reminder_days_are_configurable(tmp_path, clock):
 
 def test_one_order_that_cannot_fire_does_not_hold_back_the_others(engine, clock, caplog):
     from workflow.effects import deadlines
-    good, bad = _paid_email_order(engine), _paid_email_order(engine)
+    good, bad = _paid_email_order(engine), _paid_email_order(engine, "shop")
     with engine.store.immediate() as conn:  # damaged data: an event beyond the row's version
         version = conn.execute("SELECT version FROM orders WHERE id = ?", (bad,)).fetchone()[0]
         conn.execute("INSERT INTO events (order_id, seq, at, trigger, source, dest, actor) "

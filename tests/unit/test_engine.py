@@ -138,8 +138,8 @@ def test_two_processes_pay_at_once_one_wins(workspace):
         outcomes = sorted(results.get(timeout=5) for _ in procs)
         assert outcomes in (["ConcurrencyError", "ok"], ["InvalidTransition", "ok"]), outcomes
         assert [e.trigger for e in engine.history(o.id)] == ["place", "pay"]
-        # a fresh order for the next round
-        o = engine.place(**ORDER)
+        # a fresh order (for another site: one order in flight per site) for the next round
+        o = engine.place(**{**ORDER, "common_name": f"r{len(engine.list())}.example.jp"})
 
 
 def test_wal_and_full_sync(engine):

@@ -85,7 +85,7 @@ def test_order_ids_carry_64_random_bits_and_a_collision_is_drawn_again(engine, m
     suffix = first.id.split("-", 1)[1]
     draws = iter([suffix, suffix, "0123456789abcdef"])
     monkeypatch.setattr("workflow.engine.secrets.token_hex", lambda n: next(draws))
-    second = engine.place(**ORDER)
+    second = engine.place(**{**ORDER, "common_name": "shop.example.jp"})
     assert second.id.endswith("-0123456789abcdef") and engine.get(first.id).state == "ordered"
 
 
@@ -94,8 +94,8 @@ def test_one_engine_shared_by_two_threads(engine):
 
     def work():
         try:
-            for _ in range(40):
-                o = engine.place(**ORDER)
+            for i in range(40):  # one order in flight per site: each its own host
+                o = engine.place(**{**ORDER, "common_name": f"t{threading.get_ident()}-{i}.example.jp"})
                 engine.fire(o.id, "pay")
                 ids.append(o.id)
         except Exception as exc:  # noqa: BLE001 - the test reports every failure
@@ -132,7 +132,7 @@ def test_a_what_if_lifecycle_changes_engine_and_replay_alike(workspace, clock):
         no_cancel = dataclasses.replace(variant, transitions=tuple(
             t for t in variant.transitions if not (t.trigger == "cancel" and t.source == "paid")))
         strict = Engine(config_mod.load(workspace), clock, lifecycle=no_cancel)
-        p = engine.place(**ORDER)
+        p = engine.place(**{**ORDER, "common_name": "shop.example.jp"})
         engine.fire(p.id, "pay")
         with pytest.raises(InvalidTransition):
             strict.fire(p.id, "cancel")

@@ -55,8 +55,9 @@ def test_deadline_reason_follows_the_duration():
 
 def test_lifecycle_rules_live_in_states():
     assert set(LIFECYCLE.public_triggers) == {"place", "pay", "cancel", "reject", "resume"}
-    assert set(LIFECYCLE.final_states) == {"installed", "delivered", "cancelled", "rejected"}
-    assert set(LIFECYCLE.certificate_states) == {"issued", "installed", "delivered"}
+    assert set(LIFECYCLE.final_states) == {"installed", "delivered", "cancelled", "rejected",
+                                           "superseded"}
+    assert set(LIFECYCLE.certificate_states) == {"issued", "installed", "delivered", "superseded"}
     assert LIFECYCLE.trigger("cancel").data == ("reason",)
     [reminder] = LIFECYCLE.state("awaiting_approval").reminders
     assert reminder.days_setting == "approval_reminder_days"

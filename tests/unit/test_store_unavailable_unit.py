@@ -67,8 +67,8 @@ def test_full_store_is_unavailable_and_nothing_is_written(engine):
     conn.execute(f"PRAGMA max_page_count = {pages}")
     written = 0
     with pytest.raises(StoreUnavailable) as err:
-        for _ in range(200):  # until a page more is needed
-            engine.place(**ORDER)
+        for i in range(200):  # until a page more is needed (each order its own site)
+            engine.place(**{**ORDER, "common_name": f"s{i}.example.jp"})
             written += 1
     assert err.value.condition == "full" and "full" in err.value.message
     assert len(engine.list()) == 1 + written

@@ -56,7 +56,7 @@ class Daemon:
         """Once per daemon: remove the temporary files a killed predecessor left behind."""
         if not self._swept:
             self._swept = True
-            for path in self.engine.adapters.sweep_leftovers():
+            for path in self.engine.adapters.sweep_leftovers(self.engine.contracts.list()):
                 log.info("removed %s, left by a process killed mid-install", path)
 
     # one pass of each job ---------------------------------------------------------

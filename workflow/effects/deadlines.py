@@ -53,7 +53,7 @@ def _fire(engine, tx, row: dict, now, broken: set[str] | None) -> int:
     transition (which writes nothing) aborts the batch; careful path: the order's own
     savepoint is rolled back and the order skipped for the rest of this sweep."""
     trigger = row["deadline_trigger"]
-    reason = engine.lifecycle.deadline_reason(trigger)
+    reason = engine.lifecycle.deadline_reason(trigger, row["state"])
     try:
         if broken is None:
             engine.apply(tx, row, trigger, {"reason": reason}, "deadline", now)

@@ -134,7 +134,8 @@ class Dispatcher:
         engine = self.engine
         return EffectContext(order=order, job=row, adapters=engine.adapters, clock=engine.clock,
                              config=engine.config, lifecycle=engine.lifecycle, keys=engine.keys,
-                             records=engine.store, verify=engine.verified_certificate)
+                             records=engine.store, verify=engine.verified_certificate,
+                             contracts=engine.contracts)
 
     def run(self, row: dict) -> str:
         """Run one claimed row to its end for now: done, dropped, later, retry, failed."""

@@ -19,20 +19,20 @@ from workflow.model import Order
 Handler = Callable[[EffectContext], "Outcome | Later | None"]
 
 
-def webroot_for(config, order: Order) -> str | None:
-    contract = config.contracts.get(order.contract) or {}
-    return contract.get("webroot") or config["validation"]["webroot"]
+def webroot_for(ctx: EffectContext, order: Order) -> str | None:
+    contract = ctx.contracts.get(order.contract) or {}
+    return contract.get("webroot") or ctx.config["validation"]["webroot"]
 
 
-def customer_serves_files(config, order: Order) -> bool:
+def customer_serves_files(ctx: EffectContext, order: Order) -> bool:
     """Application-only orders: the customer's server is not ours, so http challenges
     (validation files) are the customer's to publish, not written into our webroot."""
-    return application_only({"plan": order.plan}, config.contracts.get(order.contract))
+    return application_only({"plan": order.plan}, ctx.contracts.get(order.contract))
 
 
 def application(ctx: EffectContext, order: Order, key: str) -> Application:
     now = ctx.now()
-    webroot = None if customer_serves_files(ctx.config, order) else webroot_for(ctx.config, order)
+    webroot = None if customer_serves_files(ctx, order) else webroot_for(ctx, order)
     deadline = parse_iso(order.deadline_at) or now + timedelta(days=10)
     return Application(
         order_id=order.id, idempotency_key=key, common_name=order.common_name,
@@ -41,9 +41,9 @@ def application(ctx: EffectContext, order: Order, key: str) -> Application:
         not_after=now + requested_lifetime(now), webroot=webroot)
 
 
-def notice_context(config, order: Order, **extra) -> dict:
+def notice_context(ctx: EffectContext, order: Order, **extra) -> dict:
     cert = order.certificate
-    customer = customer_serves_files(config, order)
+    customer = customer_serves_files(ctx, order)
     return {
         "application_only": customer,
         # what an application-only customer must serve for file validation
@@ -55,6 +55,7 @@ def notice_context(config, order: Order, **extra) -> dict:
         "plan": order.plan, "contract": order.contract, "validation": order.validation,
         "approver": order.approver, "deadline_at": parse_iso(order.deadline_at),
         "reason": order.reason, "renewal_of": order.renewal_of, "url": None, "expires_at": None,
+        "query": order.data.get("query"),  # what a needs_info mail asks for
         "certificate": None if cert is None else {
             "serial": cert.serial, "not_before": cert.not_before, "not_after": cert.not_after,
             "sha256": cert.sha256},
@@ -66,7 +67,7 @@ def send(ctx: EffectContext, order: Order, template: str, key: str, to: str | No
          attachments=(), **extra) -> None:
     ctx.adapters.notifier.send(Notice(
         template=template, to=to or order.email, language=order.language,
-        context=notice_context(ctx.config, order, **extra), idempotency_key=key,
+        context=notice_context(ctx, order, **extra), idempotency_key=key,
         attachments=tuple(attachments)))
 
 
@@ -129,7 +130,7 @@ def submit_ca(ctx: EffectContext):
         order = _with(order, approver=approver)
     app = application(ctx, order, ctx.job["idem_key"])
     submission = a.ca.submit(app)
-    customer = customer_serves_files(ctx.config, order)
+    customer = customer_serves_files(ctx, order)
     for challenge in submission.challenges:
         if not (customer and challenge.kind == "http"):
             a.validator.place(challenge, app.webroot)
@@ -163,10 +164,10 @@ def install(ctx: EffectContext):
     a, order = ctx.adapters, ctx.order
     cert_pem, chain_pem = _certificate(ctx, order, "install")
     key_pem = ctx.keys.private_key(order, create=False)
-    contract = ctx.config.contracts.get(order.contract)
+    contract = ctx.contracts.get(order.contract)
     if contract is None:
-        raise PermanentError(f"contract {order.contract} of order {order.id} is no longer in "
-                             "config: put it back (or its servers) to install", value=order.contract)
+        raise PermanentError(f"contract {order.contract} of order {order.id} is no longer known: "
+                             "put it back (or its servers) to install", value=order.contract)
     targets = [Target(name=t.get("name") or t["path"].rstrip("/").rsplit("/", 1)[-1], path=t["path"],
                       reload=t.get("reload"), verify=t.get("verify")) for t in contract["targets"]]
     a.installer.install(Bundle(order.common_name, cert_pem, chain_pem, key_pem,
@@ -184,8 +185,8 @@ def deliver(ctx: EffectContext):
 
 def cleanup_validation(ctx: EffectContext):
     a, order = ctx.adapters, ctx.order
-    webroot = webroot_for(ctx.config, order)
-    customer = customer_serves_files(ctx.config, order)
+    webroot = webroot_for(ctx, order)
+    customer = customer_serves_files(ctx, order)
     for c in order.data.get("challenges") or ():
         if customer and c["kind"] == "http":
             continue  # on the customer's server, never in our webroot

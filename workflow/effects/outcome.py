@@ -41,6 +41,7 @@ class EffectContext:
     keys: Any                 # workflow.keystore.KeyStore
     records: Any              # the store's reads: event_time, certificate_pem
     verify: Callable[[str, dict], dict]  # Engine.verified_certificate
+    contracts: Any = None     # workflow.contracts.ContractBook (Engine.contracts)
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -38,7 +38,8 @@ def _advised(engine, order_id: str) -> datetime | None:
 def candidates(engine) -> list[dict]:
     """Orders in a final state that carries a certificate, without a renewal yet."""
     lifecycle = engine.lifecycle
-    done = tuple(s for s in lifecycle.final_states if s in lifecycle.certificate_states)
+    done = tuple(s for s in lifecycle.final_states if s in lifecycle.certificate_states
+                 and s != lifecycle.superseded_state)  # replaced: its renewal is the live one
     return engine.store.renewal_candidates(done)
 
 
@@ -57,7 +58,7 @@ def open_renewals(engine) -> list[str]:
         if now < due:
             continue
         old = engine.get(row["id"])
-        contract = engine.config.contracts.get(old.contract)
+        contract = engine.contracts.get(old.contract)
         if not contract or contract.get("status") != "active":
             engine.schedule_notice(old.id, "renewal_blocked", f"{old.id}:renewal_blocked", now)
             engine.schedule_notice(old.id, "renewal_blocked", f"{old.id}:renewal_blocked:operator",

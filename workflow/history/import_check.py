@@ -234,7 +234,7 @@ def _check_intake(obj: dict, where: str, contracts: dict, default_validation: st
         if value is not None:
             fields[key] = value
     try:
-        of = validate_order(fields, contracts, default_validation)
+        of = validate_order(fields, contracts, default_validation, allow_gaps=True)
     except ValidationError as exc:
         raise Refused(f"{where}{exc.field}: {exc.message}") from None
     if of.renewal_of is not None:

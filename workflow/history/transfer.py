@@ -138,7 +138,7 @@ def import_file(engine, path: str) -> int:
     from adapters.common.files import read_lines_capped
     columns = set(ORDER_COLUMNS)
     folder = Folder(engine.lifecycle)
-    contracts = engine.config.contracts
+    contracts = engine.contracts
     default_validation = engine.config["validation"]["default"]
     parsed: list[tuple[int, dict, str | None]] = []
     seen: dict[str, int] = {}

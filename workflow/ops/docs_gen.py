@@ -174,6 +174,15 @@ One table per hosting contract; an order names its contract with `--contract ID`
 is letters, digits, `.`, `_` and `-` (it names a directory under `install.root`).
 Plans: {", ".join(f"`{p}`" for p in PLANS)} ({", ".join(APPLICATION_ONLY)} is
 application-only when `plesk = false`). Statuses: {", ".join(f"`{s}`" for s in CONTRACT_STATUSES)}.
+
+These tables are **seed data** of the contract book in the store (`certflow contract
+put|show|list|import|history`, `engine.contracts`): they are read as a fallback, never
+copied at start. A contract in the store wins over the table of the same id; the first
+`contract put` of a seeded contract copies it into the store (its history then starts
+with the table's values as "before"), after which editing the table changes nothing for
+it. Every field is checked the same way wherever a contract comes from. A contract that
+stops being `active` holds its orders not yet with the CA (naming the contract);
+`order resume` continues them once it is active again.
 """)
     out.append("| key | type | default | meaning |\n|---|---|---|---|")
     for setting in CONTRACT_SETTINGS:

@@ -67,7 +67,8 @@ def check_config(config) -> tuple[str, str]:
     detail = (f"{config.path}: {len(config.contracts)} contracts (plans {', '.join(plans) or 'none'}), "
               f"ca {config['ca']['kind']}, notify {config['notify']['kind']}")
     if not config.contracts:
-        return "note", detail + "; no [contracts] yet: every order will be refused"
+        return "note", detail + ("; no [contracts] seeds: orders need contracts in the book "
+                                 "(`certflow contract put`)")
     return ("note" if notes else "ok"), detail + ("; " + "; ".join(notes) if notes else "")
 
 
@@ -96,8 +97,9 @@ def check_database(config) -> tuple[str, str]:
                      "upgrade certflow")
     detail = f"{where}: schema {version} ({MIGRATIONS[version - 1][0] if version else 'empty'}), " \
              f"integrity ok, {orders} orders"
-    orphans = [f"{n} in flight on contract {c!r}, which is not in config (they are held)"
-               for c, n in in_flight if c not in config.contracts]
+    orphans = [f"{n} in flight on contract {c!r}, which is neither in the contract book nor "
+               "in config (they are held)"
+               for c, n in in_flight if c not in config.contracts and c not in found["booked"]]
     if orphans:
         detail += "; " + "; ".join(orphans)
     if version < SCHEMA_VERSION:

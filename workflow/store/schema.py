@@ -57,7 +57,30 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
                       pk="order_id")
 
 
+#: the contract book (workflow/contracts.py): one row per hosting contract, its fields as
+#: put (JSON in ``body``); every change appended to ``contract_changes`` (before, after)
+CONTRACT_SCHEMA: dict[str, type] = {
+    "id": str, "plan": str, "status": str, "body": str, "updated_at": str, "updated_by": str,
+}
+CONTRACT_COLUMNS: tuple[str, ...] = tuple(CONTRACT_SCHEMA)
+CONTRACT_CHANGE_SCHEMA: dict[str, type] = {
+    "id": int, "contract_id": str, "at": str, "actor": str, "before": str, "after": str,
+}
+CONTRACT_CHANGE_COLUMNS: tuple[str, ...] = tuple(CONTRACT_CHANGE_SCHEMA)
+
+
+def _m002_contracts(db: sqlite_utils.Database) -> None:
+    """Contracts as data; and the index ``place`` asks for the order in flight on a site."""
+    db["contracts"].create(CONTRACT_SCHEMA, pk="id", not_null={"plan", "status", "body"})
+    db["contracts"].create_index(["status"])
+    db["contract_changes"].create(CONTRACT_CHANGE_SCHEMA, pk="id",
+                                  not_null={"contract_id", "at", "actor", "after"})
+    db["contract_changes"].create_index(["contract_id", "id"])
+    db["orders"].create_index(["contract", "common_name"])
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_initial", _m001_initial),
+    ("002_contracts", _m002_contracts),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

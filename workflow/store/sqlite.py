@@ -23,6 +23,7 @@ from adapters.common.sqlite_tx import use_wal
 from workflow.errors import ConfigError, StoreUnavailable
 from workflow.store.schema import (CERTIFICATE_COLUMNS, EVENT_COLUMNS, MIGRATIONS, ORDER_COLUMNS,
                                    SCHEMA_VERSION)
+from workflow.store.schema import CONTRACT_CHANGE_COLUMNS, CONTRACT_COLUMNS
 from workflow.store.transaction import Transaction
 
 _CONDITIONS = {sqlite3.SQLITE_BUSY: "busy", sqlite3.SQLITE_LOCKED: "busy",
@@ -30,6 +31,7 @@ _CONDITIONS = {sqlite3.SQLITE_BUSY: "busy", sqlite3.SQLITE_LOCKED: "busy",
                sqlite3.SQLITE_CANTOPEN: "read-only"}
 _ORDER_SELECT = ", ".join(f"o.{c}" for c in ORDER_COLUMNS)
 _CERT_SUMMARY = "c.serial, c.not_before, c.not_after, c.sha256"
+_SELECT_CONTRACT = f"SELECT {', '.join(CONTRACT_COLUMNS)} FROM contracts"
 
 
 def _error_code(sqlite_error: sqlite3.Error) -> int | None:
@@ -302,6 +304,27 @@ class SQLiteStore:
                 conn.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events "
                              "ORDER BY order_id, seq"))
 
+    # --- the contract book -------------------------------------------------------------
+
+    def contract(self, contract_id: str) -> dict | None:
+        """One contract row (primary-key lookup), or None."""
+        with self.reading() as conn:
+            row = conn.execute(_SELECT_CONTRACT + " WHERE id = ?", (contract_id,)).fetchone()
+        return dict(row) if row else None
+
+    def contracts(self, status: str | None = None) -> list[dict]:
+        sql, args = _SELECT_CONTRACT, ()
+        if status:
+            sql, args = sql + " WHERE status = ?", (status,)
+        with self.reading() as conn:
+            return [dict(r) for r in conn.execute(sql + " ORDER BY id", args)]
+
+    def contract_changes(self, contract_id: str) -> list[dict]:
+        with self.reading() as conn:
+            return [dict(r) for r in conn.execute(
+                f"SELECT {', '.join(CONTRACT_CHANGE_COLUMNS)} FROM contract_changes "
+                "WHERE contract_id = ? ORDER BY id", (contract_id,))]
+
     # --- the daemon's watcher --------------------------------------------------------
 
     def commit_counter(self):
@@ -326,8 +349,9 @@ def _record(row: sqlite3.Row) -> dict:
 
 
 def inspect(path: str, final_states: tuple[str, ...] = ()) -> dict:
-    """Read-only look at a database file for ``doctor``: integrity, schema, orders, and
-    the orders not in ``final_states`` per contract. Raises sqlite3.Error when unreadable."""
+    """Read-only look at a database file for ``doctor``: integrity, schema, orders, the
+    orders not in ``final_states`` per contract, and which of those contracts the contract
+    book holds (``booked``). Raises sqlite3.Error when unreadable."""
     conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=5)
     try:
         ok = [r[0] for r in conn.execute("PRAGMA integrity_check")]
@@ -340,7 +364,13 @@ def inspect(path: str, final_states: tuple[str, ...] = ()) -> dict:
             "SELECT contract, count(*) FROM orders WHERE state NOT IN (%s) GROUP BY contract"
             % ",".join("?" * len(final_states)), final_states).fetchall() \
             if version and final_states else []
+        has_book = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                "name = 'contracts'").fetchone()
+        booked = {r[0] for r in conn.execute(
+            "SELECT id FROM contracts WHERE id IN (%s)" % ",".join("?" * len(in_flight)),
+            [c for c, _ in in_flight])} if has_book and in_flight else set()
     finally:
         conn.close()
-    return {"integrity": ok, "version": version or 0, "orders": orders, "in_flight": in_flight}
+    return {"integrity": ok, "version": version or 0, "orders": orders, "in_flight": in_flight,
+            "booked": booked}
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Iterable, Iterator
 
 from workflow.store.schema import CERTIFICATE_COLUMNS, EVENT_COLUMNS, ORDER_COLUMNS
+from workflow.store.schema import CONTRACT_CHANGE_COLUMNS, CONTRACT_COLUMNS
 
 _INSERT_ORDER = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(ORDER_COLUMNS))})")
@@ -194,3 +195,41 @@ class Transaction:
             "last_error = COALESCE(?, last_error), attempts = COALESCE(?, attempts) "
             "WHERE id = ? AND status = 'pending'", (status, stamp, note, attempts, effect_id))
         return cur.rowcount == 1
+
+    # --- the contract book -------------------------------------------------------------
+
+    def load_contract(self, contract_id: str) -> dict | None:
+        row = self.conn.execute(f"SELECT {', '.join(CONTRACT_COLUMNS)} FROM contracts "
+                                "WHERE id = ?", (contract_id,)).fetchone()
+        return dict(row) if row is not None else None
+
+    def put_contracts(self, rows: list[dict]) -> None:
+        """Insert or replace contract rows (the book records the change beside them)."""
+        others = ", ".join(f"{c} = excluded.{c}" for c in CONTRACT_COLUMNS if c != "id")
+        self.conn.executemany(
+            f"INSERT INTO contracts ({', '.join(CONTRACT_COLUMNS)}) VALUES "
+            f"({', '.join('?' * len(CONTRACT_COLUMNS))}) ON CONFLICT(id) DO UPDATE SET {others}",
+            [tuple(map(r.get, CONTRACT_COLUMNS)) for r in rows])
+
+    def append_contract_changes(self, rows: list[dict]) -> None:
+        columns = [c for c in CONTRACT_CHANGE_COLUMNS if c != "id"]
+        self.conn.executemany(
+            f"INSERT INTO contract_changes ({', '.join(columns)}) VALUES "
+            f"({', '.join('?' * len(columns))})", [tuple(map(r.get, columns)) for r in rows])
+
+    def orders_of_contract(self, contract_id: str, states: tuple[str, ...]) -> list[dict]:
+        """The order rows of a contract in ``states`` (a contract that stops being active)."""
+        return [dict(r) for r in self.conn.execute(
+            f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE contract = ? "
+            f"AND state IN ({', '.join('?' * len(states))}) ORDER BY created_at, id",
+            (contract_id, *states))]
+
+    def order_for_site(self, contract_id: str, common_name: str,
+                       states: tuple[str, ...]) -> tuple[str, str] | None:
+        """(id, state) of an order for ``common_name`` on the contract in ``states``
+        (index ``contract, common_name``), or None."""
+        row = self.conn.execute(
+            "SELECT id, state FROM orders WHERE contract = ? AND common_name = ? "
+            f"AND state IN ({', '.join('?' * len(states))}) ORDER BY created_at LIMIT 1",
+            (contract_id, common_name, *states)).fetchone()
+        return (row[0], row[1]) if row else None

@@ -54,3 +54,8 @@ from workflow.ops.cli import ops as cli_ops, order as cli_order  # noqa: E402  (
 
 cli_order.register(main)
 cli_ops.register(main)
+
+from workflow.ops.cli import application as cli_application, contract as cli_contract  # noqa: E402
+
+cli_application.register(main)
+cli_contract.register(main)

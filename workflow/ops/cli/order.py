@@ -21,10 +21,14 @@ def _print_order(order, lifecycle) -> None:
     t = Table(show_header=False, box=None)
     d = _order_json(order)
     for key in ("id", "state", "common_name", "sans", "plan", "contract", "validation", "approver",
-                "email", "deadline_at", "reason", "renewal_of", "version", "created_at", "updated_at"):
+                "email", "deadline_at", "reason", "renewal_of", "superseded_by", "version",
+                "created_at", "updated_at"):
         value = d.get(key)
         if value not in (None, [], ""):
             t.add_row(key, escape(", ".join(value) if isinstance(value, list) else str(value)))
+    if d.get("query"):  # needs_info: what the customer was asked
+        t.add_row("query", escape(", ".join(d["query"]["fields"])
+                                  + (f" ({d['query']['note']})" if d["query"].get("note") else "")))
     if order.certificate:
         c = order.certificate
         t.add_row("certificate", f"serial {c.serial}\nnot_after {c.not_after}\nsha256 {c.sha256}")
