@@ -12,7 +12,7 @@ Metric names follow cert-manager's, so its alert rules translate (docs/operation
 
 Per-certificate series are bounded by ``[daemon] metrics_certificates`` (default 1000):
 the live certificates that expire soonest. A million live certificates would make two
-million series, some 250 MB of text per scrape, far past what one exporter should hand a
+million series, about 300 MB of text per scrape, far past what one exporter should hand a
 Prometheus; the soonest-expiring ones are the only ones an expiry alert can be about.
 Any certificate left out expires later than every one shown, so while fewer than the
 bound are within an alert's window, the bound hides none of them.
