@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from prometheus_client import REGISTRY as GLOBAL_REGISTRY, generate_latest
 
-from support.helpers import ORDER, configure, run_cli
+from support.helpers import ORDER, configure, installed_order, run_cli
 from workflow import config as config_mod
 from workflow.clock import parse_iso
 from workflow.effects import metrics
@@ -34,19 +34,10 @@ EXPIRY = "certflow_certificate_expiration_timestamp_seconds"
 RENEWAL = "certflow_certificate_renewal_timestamp_seconds"
 
 
-def installed(engine, **overrides):
-    order = engine.place(**{**ORDER, **overrides})
-    engine.fire(order.id, "pay")
-    Daemon(engine).run_once()
-    order = engine.get(order.id)
-    assert order.state == "installed", order.reason
-    return order
-
-
 def test_store_gauges_follow_the_orders(engine, clock):
-    first = installed(engine)
+    first = installed_order(engine)
     clock.advance(timedelta(hours=1))
-    second = installed(engine, common_name="www.example.com")
+    second = installed_order(engine, common_name="www.example.com")
     waiting = engine.place(**ORDER)  # ordered, not paid
 
     samples = scrape(engine)
@@ -74,9 +65,9 @@ def test_per_certificate_series_are_the_soonest_to_expire_within_the_bound(works
     config = config_mod.load(workspace)
     config["daemon"]["metrics_certificates"] = 1
     engine = Engine(config, clock)
-    soon = installed(engine)
+    soon = installed_order(engine)
     clock.advance(timedelta(days=3))
-    installed(engine, common_name="www.example.com")  # expires 3 days later
+    installed_order(engine, common_name="www.example.com")  # expires 3 days later
     samples = scrape(engine)
     assert set(series(samples, EXPIRY)) == {soon.id}
     config["daemon"]["metrics_certificates"] = 0
@@ -88,7 +79,7 @@ def test_renewal_series_absent_while_a_renewal_is_in_flight(workspace, clock):
     config = config_mod.load(workspace)
     config["renewal"]["auto_pay"] = False  # the renewal waits in `ordered`: in flight
     engine = Engine(config, clock)
-    old = installed(engine)
+    old = installed_order(engine)
     nb, na = parse_iso(old.certificate.not_before), parse_iso(old.certificate.not_after)
     clock.set(due_at(nb, na, 0.7))
     Daemon(engine).run_once()
@@ -115,7 +106,7 @@ def test_effect_outcomes_are_counted_and_timed(engine):
         return sum(b.get() for b in metrics.EFFECT_SECONDS.labels(effect)._buckets)
 
     before = count("install", "done"), observed("install")
-    installed(engine)
+    installed_order(engine)
     assert (count("install", "done"), observed("install")) == (before[0] + 1, before[1] + 1)
     samples = scrape(engine)
     assert samples[("certflow_effects_total", (("effect", "install"), ("result", "done")))] \
@@ -123,7 +114,7 @@ def test_effect_outcomes_are_counted_and_timed(engine):
 
 
 def test_no_certflow_metric_in_the_global_registry(engine):
-    installed(engine)
+    installed_order(engine)
     scrape(engine)
     assert not [n for n in GLOBAL_REGISTRY._names_to_collectors if n.startswith("certflow")]
 
