@@ -75,6 +75,15 @@ def test_per_certificate_series_are_the_soonest_to_expire_within_the_bound(works
     engine.close()
 
 
+def test_an_expired_live_certificate_stays_shown_for_30_days(engine, clock):
+    order = installed_order(engine)  # no daemon runs later: its renewal never opens
+    not_after = parse_iso(order.certificate.not_after)
+    clock.set(not_after + timedelta(days=29))
+    assert series(scrape(engine), EXPIRY) == {order.id: not_after.timestamp()}
+    clock.set(not_after + timedelta(days=31))
+    assert series(scrape(engine), EXPIRY) == {}
+
+
 def test_renewal_series_absent_while_a_renewal_is_in_flight(workspace, clock):
     config = config_mod.load(workspace)
     config["renewal"]["auto_pay"] = False  # the renewal waits in `ordered`: in flight

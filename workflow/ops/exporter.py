@@ -11,7 +11,7 @@ Metric names follow cert-manager's, so its alert rules translate (docs/operation
   per-certificate gauges.
 
 Per-certificate series are bounded by ``[daemon] metrics_certificates`` (default 1000):
-the live certificates that expire soonest. A million live certificates would make two
+the live certificates that expire soonest (from those that expired up to 30 days ago). A million live certificates would make two
 million series, about 300 MB of text per scrape, far past what one exporter should hand a
 Prometheus; the soonest-expiring ones are the only ones an expiry alert can be about.
 Any certificate left out expires later than every one shown, so while fewer than the
@@ -29,6 +29,7 @@ import logging
 import socket
 import threading
 import time
+from datetime import timedelta
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -43,6 +44,11 @@ from workflow.effects.renewal import due_at, live_states
 from workflow.errors import ConfigError
 
 log = logging.getLogger("certflow.metrics")
+
+#: a live certificate stays in the expiry series this long after it expired (its alert
+#: has fired for 44 days by then); the walk of the not_after index starts there, so a
+#: scrape's cost does not grow with years of replaced certificates
+EXPIRED_SHOWN = timedelta(days=30)
 
 
 class StoreCollector:
@@ -98,7 +104,8 @@ class StoreCollector:
             "When certflow opens a live certificate's renewal; absent while a renewal "
             "order is in flight.", labels=labels)
         finals = set(lc.final_states)
-        for row in (self.store.live_certificates(live_states(lc), self.cert_limit)
+        since = iso(now - EXPIRED_SHOWN)
+        for row in (self.store.live_certificates(live_states(lc), self.cert_limit, since)
                     if self.cert_limit else ()):
             key = (row["id"], row["common_name"], row["contract"])
             not_before, not_after = parse_iso(row["not_before"]), parse_iso(row["not_after"])

@@ -31,30 +31,34 @@ class ObservationReads:
             return conn.execute("SELECT min(next_at) FROM outbox WHERE status = 'pending' "
                                 "AND next_at <= ?", (stamp,)).fetchone()[0]
 
-    def live_certificates(self, live_states: tuple[str, ...], limit: int) -> list[dict]:
-        """The ``limit`` soonest-expiring certificates of orders in ``live_states`` that no
-        renewal in ``live_states`` replaced, and not imported as history; each with the
-        state of its renewal order (None without one).
+    def live_certificates(self, live_states: tuple[str, ...], limit: int,
+                          expiring_from: str) -> list[dict]:
+        """The ``limit`` soonest-expiring certificates (``not_after >= expiring_from``) of
+        orders in ``live_states`` that no renewal in ``live_states`` replaced, and not
+        imported as history; each with the state of its renewal order (None without one).
 
-        Walks the ``not_after`` index and stops after ``limit`` rows: the cost is ``limit``
-        plus the replaced certificates that expire earlier, never the whole table
-        (``CROSS JOIN`` keeps SQLite from starting at the state index and sorting every
-        live certificate; json_extract is SQLite's, as in ``renewal_candidates``)."""
+        Walks the ``not_after`` index from ``expiring_from`` and stops after ``limit``
+        rows: the cost is ``limit`` plus the replaced certificates met on the way (those of
+        recent renewals), never the whole history (``CROSS JOIN`` keeps SQLite from
+        starting at the state index and sorting every live certificate; json_extract is
+        SQLite's, as in ``renewal_candidates``)."""
         marks = ", ".join("?" * len(live_states))
         with self.reading() as conn:
             return [dict(r) for r in conn.execute(
                 "SELECT o.id, o.common_name, o.contract, c.not_before, c.not_after, "
                 "r.state AS renewal_state FROM certificates c CROSS JOIN orders o "
                 "LEFT JOIN orders r ON r.renewal_of = o.id "
-                f"WHERE o.id = c.order_id AND o.state IN ({marks}) "
+                f"WHERE c.not_after >= ? AND o.id = c.order_id AND o.state IN ({marks}) "
                 "AND json_extract(o.data, '$.imported') IS NULL "
                 f"AND (r.state IS NULL OR r.state NOT IN ({marks})) "
-                "ORDER BY c.not_after LIMIT ?", (*live_states, *live_states, limit))]
+                "ORDER BY c.not_after LIMIT ?",
+                (expiring_from, *live_states, *live_states, limit))]
 
 
 class ObservationStore(Protocol):
     def state_counts(self) -> dict[str, int]: ...
     def pending_effect_counts(self) -> dict[str, int]: ...
     def oldest_due(self, stamp: str) -> str | None: ...
-    def live_certificates(self, live_states: tuple[str, ...], limit: int) -> list[dict]: ...
+    def live_certificates(self, live_states: tuple[str, ...], limit: int,
+                          expiring_from: str) -> list[dict]: ...
     def schema_version(self) -> int: ...
