@@ -92,6 +92,17 @@ CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
         Setting("deadline_seconds", "number", 30.0, "Interval of the deadline sweep (10-day "
                 "approval expiry, reminders).", **_POSITIVE),
         Setting("renewal_seconds", "number", 3600.0, "Interval of the renewal sweep.", **_POSITIVE),
+        Setting("metrics_listen", "string", "", "`host:port` where the long-running daemon "
+                "serves Prometheus metrics (`/metrics`) and `/healthz`, e.g. "
+                "`127.0.0.1:9464`; empty: off."),
+        Setting("metrics_certificates", "integer", 1000, "Per-certificate expiry series: at "
+                "most this many live certificates, those expiring soonest (0: none).",
+                minimum=0, maximum=1000000),
+        Setting("health_seconds", "number", 120.0, "`/healthz` answers 503 when no dispatch "
+                "pass ended and no effect finished for this long.", **_POSITIVE),
+        Setting("log_format", "string", "text", "Log lines of certflow commands: `text`, or "
+                "`json` (one object per line); `--log-format` overrides it.",
+                choices=("text", "json")),
     )),
 )}
 #: the order sections appear in docs/config.md

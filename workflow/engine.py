@@ -30,6 +30,7 @@ from workflow.clock import Clock, SystemClock, iso, parse_iso
 from workflow.contracts import ContractBook
 from workflow.errors import ConcurrencyError, InvalidTransition, NotFound, ValidationError
 from workflow.intake import validate_order
+from workflow.logs import CommittedMoves
 from workflow.machine import OrderMachine
 from workflow.model import Event, Order
 from workflow.store import Store, Transaction, open_store
@@ -72,6 +73,7 @@ class Engine:
         self._after_commit: list[Callable[[], None]] = []
         self._adapters = None
         self.contracts = ContractBook(self)
+        self._moves = CommittedMoves()  # a transition's log line is written after COMMIT
 
     # --- construction -------------------------------------------------------------
 
@@ -106,8 +108,14 @@ class Engine:
     @contextmanager
     def command(self) -> Iterator[Transaction]:
         """One command's transaction; after it commits, the on_commit callbacks run."""
-        with self.store.transaction() as tx:
-            yield tx
+        self._moves.begin()
+        try:
+            with self.store.transaction() as tx:
+                yield tx
+        except BaseException:
+            self._moves.end(committed=False)
+            raise
+        self._moves.end(committed=True)
         for callback in self._after_commit:
             callback()
 
@@ -302,6 +310,7 @@ class Engine:
         if move.effects:
             tx.queue_effects(move.effects, stamp)
         row.update(updates)
+        self._moves.add(row["id"], trigger, source, new.state, actor)
         sites.supersede_predecessor(self, tx, row, source, now)
         return row
 

@@ -88,7 +88,7 @@ def _unit() -> dict[str, list[str]]:
 
 def test_systemd_unit_runs_the_daemon_hardened():
     unit = _unit()
-    assert unit["ExecStart"][0].endswith("certflow daemon")
+    assert unit["ExecStart"][0].endswith(("certflow daemon", "certflow -v daemon"))
     assert unit["User"] == ["certflow"]
     assert unit["Restart"] == ["on-failure"] and unit["KillSignal"] == ["SIGTERM"]
     assert any(v.startswith("CERTFLOW_CONFIG=") for v in unit["Environment"])

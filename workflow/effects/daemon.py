@@ -25,7 +25,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from workflow.effects import deadlines
+from workflow.effects import deadlines, metrics
 from workflow.effects import renewal
 from workflow.effects.dispatcher import Dispatcher
 from workflow.errors import StoreUnavailable
@@ -63,7 +63,9 @@ class Daemon:
 
     def dispatch(self) -> int:
         with self._lock:
-            return self.dispatcher.drain()
+            done = self.dispatcher.drain()
+        metrics.pass_done()
+        return done
 
     def deadlines(self) -> int:
         with self._lock:
@@ -153,6 +155,8 @@ class Daemon:
 
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per run
         cfg = self.engine.config["daemon"]
+        from workflow.ops import exporter
+        metrics_endpoint = exporter.start(self.engine)  # None unless [daemon] metrics_listen
         scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(1)},  # one SQLite connection, one thread
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
@@ -190,5 +194,7 @@ class Daemon:
             self._stop.set()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if metrics_endpoint is not None:
+                metrics_endpoint.close()
         watcher.join(timeout=5)
         log.info("certflow daemon stopped")

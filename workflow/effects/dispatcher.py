@@ -27,6 +27,7 @@ from datetime import timedelta
 
 from adapters.base import AdapterError, BadInput, PermanentError, Refused, TransientError
 from workflow.clock import iso
+from workflow.effects import metrics
 from workflow.effects.outcome import EffectContext, Later, Outcome
 from workflow.effects.retry import RetrySchedule
 from workflow.errors import InvalidTransition, StoreUnavailable, ValidationError
@@ -137,6 +138,7 @@ class Dispatcher:
                              records=engine.store, verify=engine.verified_certificate,
                              contracts=engine.contracts)
 
+    @metrics.timed  # its log line and its counts
     def run(self, row: dict) -> str:
         """Run one claimed row to its end for now: done, dropped, later, retry, failed."""
         engine = self.engine

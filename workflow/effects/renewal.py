@@ -35,12 +35,16 @@ def _advised(engine, order_id: str) -> datetime | None:
         return None
 
 
+def live_states(lifecycle) -> tuple[str, ...]:
+    """The final states whose certificate is in use and due for renewal (installed,
+    delivered); not superseded: a replaced order's renewal is the live one."""
+    return tuple(s for s in lifecycle.final_states if s in lifecycle.certificate_states
+                 and s != lifecycle.superseded_state)
+
+
 def candidates(engine) -> list[dict]:
     """Orders in a final state that carries a certificate, without a renewal yet."""
-    lifecycle = engine.lifecycle
-    done = tuple(s for s in lifecycle.final_states if s in lifecycle.certificate_states
-                 and s != lifecycle.superseded_state)  # replaced: its renewal is the live one
-    return engine.store.renewal_candidates(done)
+    return engine.store.renewal_candidates(live_states(engine.lifecycle))
 
 
 def open_renewals(engine) -> list[str]:

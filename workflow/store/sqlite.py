@@ -21,6 +21,7 @@ import sqlite_utils
 
 from adapters.common.sqlite_tx import use_wal
 from workflow.errors import ConfigError, StoreUnavailable
+from workflow.store.observe import ObservationReads
 from workflow.store.schema import (CERTIFICATE_COLUMNS, EVENT_COLUMNS, MIGRATIONS, ORDER_COLUMNS,
                                    SCHEMA_VERSION)
 from workflow.store.schema import CONTRACT_CHANGE_COLUMNS, CONTRACT_COLUMNS
@@ -57,7 +58,7 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class SQLiteStore:
+class SQLiteStore(ObservationReads):
     """One SQLite database file (see the module docstring)."""
 
     def __init__(self, path: str, synchronous: str = "full", busy_timeout_ms: int = 15000) -> None:

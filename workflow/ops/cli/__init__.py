@@ -4,7 +4,6 @@ unavailable (the store is busy, full or read-only: one line, nothing half-writte
 1 unexpected."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
@@ -16,8 +15,11 @@ from workflow.ops.cli.common import Ctx, handle_errors
 @click.option("--config", "config_path", envvar="CERTFLOW_CONFIG", default="config.toml",
               show_default=True, metavar="FILE", help="config file ($CERTFLOW_CONFIG).")
 @click.option("-v", "--verbose", is_flag=True, help="log what the engine does to stderr.")
+@click.option("--log-format", type=click.Choice(("text", "json")), default=None,
+              help="log lines as text, or one JSON object per line (default: [daemon] "
+              "log_format).")
 @click.pass_context
-def main(ctx: click.Context, config_path: str, verbose: bool) -> None:
+def main(ctx: click.Context, config_path: str, verbose: bool, log_format: str | None) -> None:
     """certflow: SSL/TLS certificate orders as persisted state machines.
 
     \b
@@ -28,11 +30,9 @@ def main(ctx: click.Context, config_path: str, verbose: bool) -> None:
           --plan basic --contract C-1001 --email owner@example.jp
       certflow order pay ID && certflow daemon --once
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # -v tells what certflow does; the FSM library's per-callback lines are not that
-    logging.getLogger("transitions").setLevel(logging.WARNING)
-    ctx.obj = Ctx(config_path)
+    from workflow.ops.logformat import configure
+    configure(verbose, log_format)
+    ctx.obj = Ctx(config_path, log_format)
 
 
 @main.command()

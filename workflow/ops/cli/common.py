@@ -54,14 +54,18 @@ def handle_errors(fn):
 
 
 class Ctx:
-    def __init__(self, config_path: str) -> None:
+    def __init__(self, config_path: str, log_format: str | None = None) -> None:
         self.config_path = config_path
+        self.log_format = log_format  # --log-format; else [daemon] log_format once read
         self._engine = None
 
     def engine(self):
         if self._engine is None:
             from workflow.engine import Engine
             self._engine = Engine.from_config(self.config_path)
+            if self.log_format is None:
+                from workflow.ops.logformat import use_format
+                use_format(self._engine.config["daemon"]["log_format"])
         return self._engine
 
 
