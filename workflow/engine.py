@@ -90,6 +90,13 @@ class Engine:
             self._adapters = wire(self.config, self.clock)
         return self._adapters
 
+    def sibling(self) -> "Engine":
+        """Another Engine on the same database with a store connection of its own and the
+        same adapters: one per worker thread of the daemon."""
+        other = Engine(self.config, self.clock, self.lifecycle, store=self.store.another())
+        other._adapters = self.adapters
+        return other
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each committed command (the daemon wakes its dispatcher)."""
         self._after_commit.append(callback)

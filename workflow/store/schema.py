@@ -57,7 +57,13 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
                       pk="order_id")
 
 
+def _m006_outbox_by_kind(db: sqlite_utils.Database) -> None:
+    """The claim takes due rows kind by kind (workflow.effects.priority)."""
+    db["outbox"].create_index(["status", "effect", "next_at"], if_not_exists=True)
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_initial", _m001_initial),
+    ("006_outbox_by_kind", _m006_outbox_by_kind),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
