@@ -47,6 +47,7 @@ class WorkerPool:
         self._rows: queue.SimpleQueue = queue.SimpleQueue()
         self._cond = threading.Condition()
         self._claimed: Counter = Counter()   # kind -> rows claimed and not yet ended
+        self._mine: set[int] = set()         # their ids
         self._wanted = True                  # something happened since the last claim
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -110,11 +111,13 @@ class WorkerPool:
                 if self._stopping.is_set():
                     return
                 self._wanted = False
-                free, running = self._free(), dict(self._claimed)
+                free, running, mine = self._free(), dict(self._claimed), set(self._mine)
             if free == 0:
                 continue
             try:
-                rows = self.claimer.claim(limit=free, limits=self.limits, running=running)
+                # never a row this pool still runs, even if its lease lapsed meanwhile
+                rows = self.claimer.claim(limit=free, exclude=mine, limits=self.limits,
+                                          running=running)
                 backoff = 0.0
             except StoreUnavailable as exc:
                 backoff = min(max(backoff * 2, 1.0), 60.0)
@@ -122,6 +125,7 @@ class WorkerPool:
                 continue
             with self._cond:
                 self._claimed.update(row["effect"] for row in rows)
+                self._mine.update(row["id"] for row in rows)
             for row in rows:
                 self._rows.put(row)
 
@@ -163,5 +167,6 @@ class WorkerPool:
             finally:
                 with self._cond:
                     self._claimed[row["effect"]] -= 1
+                    self._mine.discard(row["id"])
                     self._wanted = True
                     self._cond.notify_all()
