@@ -200,7 +200,8 @@ def run_peer(name: str, command: list[str], make_args, work: Path, pebble,
     ok = sum(code == 0 for code in codes)
     if ok < len(hosts):
         failed = next(h for h, c in zip(homes, codes) if c != 0)
-        print(f"{name}: {len(hosts) - ok} of {len(hosts)} runs failed (e.g. {failed}/out.log)")
+        last = (failed / "out.log").read_text(errors="replace").strip().splitlines()[-3:]
+        print(f"{name}: {len(hosts) - ok} of {len(hosts)} runs failed, e.g.: " + " | ".join(last))
     return {"ok": ok, "failed": len(hosts) - ok, "seconds": seconds}
 
 
