@@ -16,13 +16,15 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl.
+# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl;
+# lego is bench/issuance.py's peer.
 system-deps:
 	@missing=""; \
 	command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || missing="$$missing pebble"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v faketime >/dev/null 2>&1 || missing="$$missing faketime"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v lego >/dev/null 2>&1 || missing="$$missing lego"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \
@@ -49,6 +51,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/daemon.py
 	$(PY) bench/replay.py
 	$(PY) bench/keys.py
+	@if command -v pebble >/dev/null 2>&1; then $(PY) bench/issuance.py; \
+	  else echo "bench/issuance.py skipped: pebble is not installed (make system-deps)"; fi
 
 # pkilint (CA/B Forum TLS BRs) over the demo's leaf certificates: exit 1 on any finding
 # about validity period or key usage; lists those due to the local CA's missing CRL/AIA/policies

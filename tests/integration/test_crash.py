@@ -1,5 +1,6 @@
 """Crash safety (issue 4): a real daemon killed with SIGKILL mid-work, and two daemons on
-one database, never lose an order nor apply anything twice."""
+one database, never lose an order nor apply anything twice; with many workers each
+(issue 18), so several effects are in flight when the kill lands."""
 from __future__ import annotations
 
 import email
@@ -95,7 +96,7 @@ def assert_each_applied_once(config: Path, ids: list[str]) -> None:
 
 
 def test_daemon_killed_four_times_mid_work_loses_and_repeats_nothing(workspace, daemons):
-    configure(workspace, {"daemon.dispatch_seconds": 0.2})
+    configure(workspace, {"daemon.dispatch_seconds": 0.2, "effects.workers": 16})
     ids = paid_orders(workspace, 20)
     rng = random.Random()
     kills, orphaned = 0, []
@@ -127,7 +128,7 @@ def test_daemon_killed_four_times_mid_work_loses_and_repeats_nothing(workspace, 
 
 
 def test_two_daemons_on_one_database_never_apply_an_effect_twice(workspace, daemons):
-    configure(workspace, {"daemon.dispatch_seconds": 0.2})
+    configure(workspace, {"daemon.dispatch_seconds": 0.2, "effects.workers": 16})
     first, second = daemons(workspace), daemons(workspace)
     ids = paid_orders(workspace, 16)
     wait_for(lambda: not unfinished(workspace), what="both daemons to install every order")

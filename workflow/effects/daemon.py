@@ -38,8 +38,9 @@ from workflow.errors import StoreUnavailable
 
 log = logging.getLogger("certflow.daemon")
 
-#: how often the watcher looks for commits made by other processes (seconds)
-WATCH_SECONDS = 0.05
+#: how often the watcher looks for commits made by other processes (seconds): a pay
+#: through the library reaches the workers within this
+WATCH_SECONDS = 0.02
 
 
 class Daemon:

@@ -128,14 +128,15 @@ class Dispatcher:
                 break
             for row in rows:
                 if self.stopping:
-                    self._release(row)
+                    self.release(row)
                     continue
                 if self.run(row) == "later":
                     postponed.add(row["id"])
                 done += 1
         return done
 
-    def _release(self, row: dict) -> None:
+    def release(self, row: dict) -> None:
+        """Hand a claimed row back unstarted (the daemon is stopping)."""
         with self.engine.store.transaction() as tx:
             tx.release(row["id"], self.owner)
 

@@ -41,7 +41,8 @@ class WorkerPool:
         self.limits = priority.limits_of(cfg)
         self.poll_seconds = engine.config["daemon"]["dispatch_seconds"]
         self._handlers = handlers
-        self.claimer = Dispatcher(engine.sibling(), handlers, owner)
+        # the claimer's connection writes only leases (claims, renewals, hand-backs)
+        self.claimer = Dispatcher(engine.sibling(synchronous="normal"), handlers, owner)
         self.owner = self.claimer.owner
         self.leases = self.claimer.leases
         self._rows: queue.SimpleQueue = queue.SimpleQueue()
@@ -155,7 +156,7 @@ class WorkerPool:
                 return
             try:
                 if self._stopping.is_set():
-                    dispatcher._release(row)
+                    dispatcher.release(row)
                 else:
                     dispatcher.run(row)
             except StoreUnavailable as exc:  # the row keeps its lease until it lapses

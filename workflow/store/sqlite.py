@@ -144,10 +144,14 @@ class SQLiteStore:
         with self._lock:
             self.conn.close()
 
-    def another(self) -> "SQLiteStore":
+    def another(self, synchronous: str | None = None) -> "SQLiteStore":
         """A second store on the same database with a connection of its own, for a worker
-        thread: its reads run beside this one's; its writes queue with this one's."""
-        return SQLiteStore(self.path, *self._settings, writers=self._writers)
+        thread: its reads run beside this one's; its writes queue with this one's.
+        ``synchronous="normal"`` suits a connection that writes only leases: a lease lost
+        to a power cut frees its row, which the lease protocol allows for anyway (and the
+        next FULL commit of any connection syncs the log up to it)."""
+        return SQLiteStore(self.path, synchronous or self._settings[0], self._settings[1],
+                           writers=self._writers)
 
     # --- schema ----------------------------------------------------------------------
 
