@@ -96,6 +96,7 @@ def run_certflow(work: Path, pebble, hosts: list[str]) -> dict:
             for order_id, state in rows:
                 installed.setdefault(order_id, now if state == "installed" else float("nan"))
             time.sleep(0.01)
+        cpu = _cpu_seconds(daemon.pid)
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:
@@ -113,8 +114,14 @@ def run_certflow(work: Path, pebble, hosts: list[str]) -> dict:
     return {"ok": len(done), "failed": len(hosts) - len(done),
             "seconds": max(done.values()) - first_pay,
             "first_installed_s": min(done.values()) - first_pay,
-            "first_paid_first": min(done, key=done.get) == ids[0],
+            "first_paid_first": min(done, key=done.get) == ids[0], "cpu_s": cpu,
             "p50": statistics.median(latencies), "p99": _p99(latencies)}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a running process used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pending(db: sqlite3.Connection) -> int:
@@ -246,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     ratio = certflow_rate / best if best else None
     print(f"certflow: {certflow['ok']} certificates in {certflow['seconds']:.2f} s, "
           f"{certflow_rate:.2f}/s (daemon){'' if not certflow['failed'] else ', ' + str(certflow['failed']) + ' not installed'}")
+    print(f"certflow daemon CPU: {certflow['cpu_s']:.1f} s in all, "
+          f"{certflow['cpu_s'] / args.orders * 1000:.0f} ms per order (placing included)")
     print(f"ratio_vs_best: {'n/a (no peer measured)' if ratio is None else f'{ratio:.2f}'} "
           "(certflow / fastest peer; goal >= 1.5)")
     print(f"first installed {certflow['first_installed_s']:.2f} s after the first pay "

@@ -116,7 +116,7 @@ class AcmeCA:
         names = identifiers(application.names)
         check_csr(application.csr_pem)
         session = self._connect()
-        with self._store.order_lock():
+        with self._store.order_lock(names):
             # checked again under the lock: another process may have made it meanwhile
             record = self._store.order_for(application.idempotency_key)
             if record is None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from support.daemon import applications_per_order, wait_for
-from support.helpers import ORDER, cli_json, configure, run_cli
+from support.daemon import applications_per_order, pay_orders, wait_for
+from support.helpers import cli_json, configure, run_cli
 from workflow import config as config_mod
 from workflow.engine import Engine
 
@@ -28,12 +28,7 @@ def paid_orders(config: Path, n: int) -> list[str]:
     """``n`` paid orders, each for its own host, placed through the library."""
     engine = Engine(config_mod.load(config))
     try:
-        ids = []
-        for i in range(n):
-            order = engine.place(**{**ORDER, "common_name": f"www.shop{i}.example.jp"})
-            engine.fire(order.id, "pay")
-            ids.append(order.id)
-        return ids
+        return pay_orders(engine, n)
     finally:
         engine.close()
 
@@ -133,6 +128,9 @@ def test_two_daemons_on_one_database_never_apply_an_effect_twice(workspace, daem
     ids = paid_orders(workspace, 16)
     wait_for(lambda: not unfinished(workspace), what="both daemons to install every order")
     assert first.terminate() == 0 and second.terminate() == 0
+    # busy passes are normal, not a warning each (APScheduler's "skipped: maximum number
+    # of running instances reached" came twice a second while a drain ran)
+    assert "skipped" not in first.log_text() + second.log_text()
     assert_each_applied_once(workspace, ids)
     with db(workspace) as conn:
         assert conn.execute("SELECT count(*) FROM outbox WHERE status != 'done'").fetchone()[0] == 0

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from support.daemon import wait_for
-from support.helpers import ORDER, make_workspace
+from support.daemon import pay_orders, wait_for
+from support.helpers import make_workspace
 from workflow import config as config_mod
 from workflow.clock import parse_iso
 from workflow.effects import priority
@@ -74,15 +74,6 @@ def _engine(tmp_path, settings: dict) -> Engine:
     return Engine(config_mod.load(config))  # the wall clock: postponed rows fall due
 
 
-def _paid(engine, n: int) -> list[str]:
-    ids = []
-    for i in range(n):
-        order = engine.place(**{**ORDER, "common_name": f"www.pool{i}.example.jp"})
-        engine.fire(order.id, "pay")
-        ids.append(order.id)
-    return ids
-
-
 def _states(engine, ids) -> set[str]:
     return {engine.get(i).state for i in ids}
 
@@ -107,7 +98,7 @@ def test_a_stalled_notifier_does_not_delay_installation(tmp_path, pools):
     mail = Gauge()  # every send stalls until the test lets it go
     engine.adapters.notifier = GaugedNotifier(engine.adapters.notifier, mail)
     try:
-        ids = _paid(engine, 6)
+        ids = pay_orders(engine, 6)
         pool = pools(engine)
         wait_for(lambda: _states(engine, ids) == {"installed"},
                  what="every order installed while the mail server stalls")
@@ -129,7 +120,7 @@ def test_per_kind_limits_hold_with_many_workers(tmp_path, pools):
     engine.adapters.notifier = GaugedNotifier(engine.adapters.notifier, mail)
     engine.adapters.installer = GaugedInstaller(engine.adapters.installer, install)
     try:
-        ids = _paid(engine, 5)
+        ids = pay_orders(engine, 5)
         pools(engine)
         wait_for(lambda: mail.in_flight == 2 and install.in_flight == 1,
                  what="the mail and install limits to fill")
@@ -152,7 +143,7 @@ def test_leases_are_renewed_while_an_effect_runs_longer_than_its_lease(tmp_path,
     install = Gauge()
     engine.adapters.installer = GaugedInstaller(engine.adapters.installer, install)
     try:
-        [order_id] = _paid(engine, 1)
+        [order_id] = pay_orders(engine, 1)
         pool = pools(engine)
         wait_for(lambda: install.in_flight == 1, what="the install to start")
         row = dict(engine.store.conn.execute(
@@ -184,7 +175,7 @@ def test_a_stopping_pool_hands_back_every_lease(tmp_path, pools):
     mail = Gauge()
     engine.adapters.notifier = GaugedNotifier(engine.adapters.notifier, mail)
     try:
-        ids = _paid(engine, 3)
+        ids = pay_orders(engine, 3)
         pool = pools(engine)
         wait_for(lambda: _states(engine, ids) == {"installed"} and mail.in_flight == 4,
                  what="the orders installed, four mails stalled")
@@ -211,3 +202,15 @@ def test_dispatch_order_puts_certificates_before_mail():
     assert order.index("install") < order.index("poll_ca") < order.index("submit_ca") \
         < order.index("make_csr") < order.index("notify") == len(order) - 1
     assert priority.wanted(kinds, 3, {"install": 1}, {"install": 1})[0] == ("deliver", 3)
+
+
+def test_a_skipped_scheduler_run_is_no_warning():
+    import logging
+    from workflow.effects.daemon import _quiet_skips
+    skipped = logging.LogRecord("apscheduler.scheduler", logging.WARNING, __file__, 1,
+                                'Execution of job "%s" skipped: maximum number of running '
+                                'instances reached (%d)', ("deadlines", 1), None)
+    assert _quiet_skips(skipped) is False and skipped.levelno == logging.DEBUG
+    other = logging.LogRecord("apscheduler.scheduler", logging.WARNING, __file__, 1,
+                              "Job raised an exception", (), None)
+    assert _quiet_skips(other) is True and other.levelno == logging.WARNING

@@ -191,7 +191,10 @@ class Dispatcher:
             return self._retry(row, exc)
         if isinstance(result, Later):
             when = engine.now() + timedelta(seconds=max(0.0, result.retry_after))
-            with engine.store.transaction() as tx:
+            # a "not yet" is scheduling, like a lease: written on the lease keeper's
+            # connection (in the daemon's pool, one that does not wait for fsync: a
+            # postponement lost to a power cut only makes the row due sooner)
+            with self.leases.engine.store.transaction() as tx:
                 tx.postpone(row["id"], iso(when), result.detail or None)
             return "later"
         outcome = result or Outcome()
