@@ -11,7 +11,7 @@ raises ``BadInput`` naming the key, e.g. ``keys.algorithm 'rsa1024' unknown: use
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from adapters.base import BadInput
@@ -131,6 +131,7 @@ def check_value(setting: Setting, value: Any, where: str) -> Any:
 
 def _check_table(setting: Setting, value: dict, where: str) -> dict:
     """A table's keys are among ``choices`` (when given), its values of the ``items`` type."""
+    item_setting = replace(setting, choices=())  # the range words say the values' bounds
     checked = {}
     for key, item in value.items():
         at = f"{where}.{key}"
@@ -139,7 +140,7 @@ def _check_table(setting: Setting, value: dict, where: str) -> dict:
         if setting.items and not _of_type(item, setting.items):
             raise BadInput(at, f"{at} must be {_TYPE_WORDS[setting.items]}")
         if isinstance(item, (int, float)) and not isinstance(item, bool):
-            _check_range(setting, item, at, repr(item))
+            _check_range(item_setting, item, at, repr(item))
         checked[key] = float(item) if setting.items == "number" else item
     return checked
 

@@ -83,6 +83,7 @@ def run_certflow(work: Path, pebble, hosts: list[str]) -> dict:
         ids = [engine.place(**_order(cn)).id for cn in hosts]
         _wait(lambda: _pending(db) == 0, 120, "the order mails of the placed orders")
         paid: dict[str, float] = {}
+        cpu_at_pay = _cpu_seconds(daemon.pid)
         for order_id in ids:
             engine.fire(order_id, "pay", actor="bench")
             paid[order_id] = time.perf_counter()
@@ -96,7 +97,7 @@ def run_certflow(work: Path, pebble, hosts: list[str]) -> dict:
             for order_id, state in rows:
                 installed.setdefault(order_id, now if state == "installed" else float("nan"))
             time.sleep(0.01)
-        cpu = _cpu_seconds(daemon.pid)
+        cpu = _cpu_seconds(daemon.pid) - cpu_at_pay
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:
@@ -253,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ratio = certflow_rate / best if best else None
     print(f"certflow: {certflow['ok']} certificates in {certflow['seconds']:.2f} s, "
           f"{certflow_rate:.2f}/s (daemon){'' if not certflow['failed'] else ', ' + str(certflow['failed']) + ' not installed'}")
-    print(f"certflow daemon CPU: {certflow['cpu_s']:.1f} s in all, "
-          f"{certflow['cpu_s'] / args.orders * 1000:.0f} ms per order (placing included)")
+    print(f"certflow daemon CPU from the first pay on: {certflow['cpu_s']:.1f} s, "
+          f"{certflow['cpu_s'] / args.orders * 1000:.0f} ms per certificate")
     print(f"ratio_vs_best: {'n/a (no peer measured)' if ratio is None else f'{ratio:.2f}'} "
           "(certflow / fastest peer; goal >= 1.5)")
     print(f"first installed {certflow['first_installed_s']:.2f} s after the first pay "

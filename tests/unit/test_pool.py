@@ -214,3 +214,22 @@ def test_a_skipped_scheduler_run_is_no_warning():
     other = logging.LogRecord("apscheduler.scheduler", logging.WARNING, __file__, 1,
                               "Job raised an exception", (), None)
     assert _quiet_skips(other) is True and other.levelno == logging.WARNING
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"effects.limits.bogus": 3}, "unknown key effects.limits.bogus: use one of notify"),
+    ({"effects.limits.notify": 0}, "effects.limits.notify 0 out of range: must be at least 1"),
+    ({"effects.limits.notify": "4"}, "effects.limits.notify must be an integer"),
+    ({"effects.workers": 0}, "effects.workers 0 out of range"),
+])
+def test_bad_worker_settings_are_refused_naming_the_key(tmp_path, setting, message):
+    from workflow.errors import ConfigError
+    config = make_workspace(tmp_path / "ws", setting)
+    with pytest.raises(ConfigError) as refused:
+        config_mod.load(config)
+    assert message in str(refused.value)
+
+
+def test_a_limit_not_named_keeps_its_default(tmp_path):
+    config = config_mod.load(make_workspace(tmp_path / "ws", {"effects.limits.notify": 1}))
+    assert priority.limits_of(config["effects"]) == {**config_mod.EFFECT_LIMITS, "notify": 1}
