@@ -45,6 +45,7 @@ from adapters.common.utc import as_utc
 from adapters.settings import AdapterKind, Setting
 from adapters.common.names import is_email
 from adapters.base import (
+    AdapterError,
     Application,
     BadInput,
     Challenge,
@@ -345,8 +346,12 @@ class AcmeCA:
 
     @contextlib.contextmanager
     def _edge(self, net: AcmeNetwork, action: str, **values: Any) -> Iterator[None]:
-        with acme_edge(net, action, self._clock, self._eab_kid, **values):
-            yield
+        try:
+            with acme_edge(net, action, self._clock, self._eab_kid, **values):
+                yield
+        except AdapterError:
+            self._connector.forget()
+            raise
 
 
 def _local_aware(moment: datetime) -> datetime:
