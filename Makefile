@@ -5,7 +5,7 @@ PYTHON  ?= python3
 PYTEST_ARGS ?=
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test unit fuzz bench install system-deps docs clean lint-certs
+.PHONY: demo test unit fuzz bench bench-deps install system-deps docs clean lint-certs
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update && \
@@ -46,12 +46,20 @@ fuzz: $(VENV)/.installed
 	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -n 2 -q -p no:cacheprovider \
 	  --timeout=0 --hypothesis-show-statistics tests/unit/test_properties_*.py $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed
+# bench/issuance.py's peer: lego (certbot comes from PyPI into a bench-only virtualenv)
+bench-deps:
+	@command -v lego >/dev/null 2>&1 || { $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y lego; } || \
+	  echo "lego could not be installed: bench/issuance.py will say so"
+
+bench: $(VENV)/.installed bench-deps
 	$(PY) bench/engine.py
 	$(PY) bench/daemon.py
 	$(PY) bench/replay.py
 	$(PY) bench/keys.py
 	$(PY) bench/contracts.py
+	@if command -v pebble >/dev/null 2>&1; then $(PY) bench/issuance.py; \
+	  else echo "bench/issuance.py skipped: pebble is not installed (make system-deps)"; fi
 
 # pkilint (CA/B Forum TLS BRs) over the demo's leaf certificates: exit 1 on any finding
 # about validity period or key usage; lists those due to the local CA's missing CRL/AIA/policies

@@ -11,14 +11,16 @@ raises ``BadInput`` naming the key, e.g. ``keys.algorithm 'rsa1024' unknown: use
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from adapters.base import BadInput
 from adapters.common.syntax import check_syntax
 
-#: the declared types; "path" is a string resolved against the config file's directory
-TYPES = ("string", "path", "integer", "number", "boolean", "list")
+#: the declared types; "path" is a string resolved against the config file's directory;
+#: "table" is a TOML table whose keys are ``choices`` (when given) and whose values are
+#: of the ``items`` type (e.g. ``[effects.limits] notify = 4``)
+TYPES = ("string", "path", "integer", "number", "boolean", "list", "table")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ class AdapterKind:
 
 
 _TYPE_WORDS = {"string": "a string", "path": "a path string", "integer": "an integer",
-               "number": "a number", "boolean": "true or false", "list": "a list"}
+               "number": "a number", "boolean": "true or false", "list": "a list",
+               "table": "a table"}
 
 
 def _of_type(value: Any, kind: str) -> bool:
@@ -97,6 +100,8 @@ def _of_type(value: Any, kind: str) -> bool:
         return isinstance(value, bool)
     if kind == "list":
         return isinstance(value, list)
+    if kind == "table":
+        return isinstance(value, dict)
     if kind == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -106,6 +111,8 @@ def check_value(setting: Setting, value: Any, where: str) -> Any:
     """The value if ``setting`` allows it (a number as float), else BadInput naming ``where``."""
     if not _of_type(value, setting.type):
         raise BadInput(where, f"{where} must be {_TYPE_WORDS[setting.type]}")
+    if setting.type == "table":
+        return _check_table(setting, value, where)
     shown = "<hidden>" if setting.secret else repr(value)
     if setting.choices and value not in setting.choices:
         raise BadInput(where, f"{where} {shown} unknown: use one of {', '.join(setting.choices)}")
@@ -120,6 +127,22 @@ def check_value(setting: Setting, value: Any, where: str) -> Any:
     if setting.syntax and isinstance(value, str):
         check_syntax(setting.syntax, value, where, secret=setting.secret)
     return float(value) if setting.type == "number" else value
+
+
+def _check_table(setting: Setting, value: dict, where: str) -> dict:
+    """A table's keys are among ``choices`` (when given), its values of the ``items`` type."""
+    item_setting = replace(setting, choices=())  # the range words say the values' bounds
+    checked = {}
+    for key, item in value.items():
+        at = f"{where}.{key}"
+        if setting.choices and key not in setting.choices:
+            raise BadInput(at, f"unknown key {at}: use one of {', '.join(setting.choices)}")
+        if setting.items and not _of_type(item, setting.items):
+            raise BadInput(at, f"{at} must be {_TYPE_WORDS[setting.items]}")
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            _check_range(item_setting, item, at, repr(item))
+        checked[key] = float(item) if setting.items == "number" else item
+    return checked
 
 
 #: no setting is a count or a duration past this (a year in seconds is 3.2e7): larger

@@ -25,10 +25,13 @@ from adapters import registry
 from adapters.base import BadInput
 from adapters.common.files import read_capped
 from adapters.settings import Section, Setting, check_value
-from states import PLANS
+from states import LIFECYCLE, PLANS
 from workflow.errors import ConfigError, ValidationError
 
 _POSITIVE = {"minimum": 0, "above_minimum": True}
+#: the effect kinds the lifecycle queues, and the default per-kind limits of the daemon
+EFFECT_KINDS = tuple(dict.fromkeys(e.kind for s in LIFECYCLE.states for e in s.effects))
+EFFECT_LIMITS = {"submit_ca": 8, "poll_ca": 16, "notify": 4, "install": 4}
 
 CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
     Section("store", "The SQLite database: orders, events, outbox, certificates, sealed keys.", (
@@ -56,6 +59,15 @@ CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
         Setting("lease_seconds", "number", 300.0, "How long a worker owns a claimed effect; a "
                 "crashed worker's effect is taken over after this.", **_POSITIVE,
                 maximum=86400),
+        Setting("workers", "integer", 16, "Effects `certflow daemon` runs at once (threads, "
+                "each with its own store connection; the work is mostly waiting on CAs, "
+                "mail and web servers). `daemon --once` runs them one at a time.",
+                minimum=1, maximum=256),
+        Setting("limits", "table", EFFECT_LIMITS, "At most this many effects of one kind run "
+                "at once, so a slow kind never takes every worker and a CA is never flooded "
+                "(`[effects.limits] notify = 2`; a kind not named keeps its default, kinds "
+                "without one are bounded by `workers` only). Keys are effect kinds.", choices=EFFECT_KINDS, items="integer",
+                minimum=1),
     )),
     Section("deadlines", "Reminders before the deadlines that states/ defines.", (
         Setting("approval_reminder_days", "list", [3, 1], "Days before the approval deadline "

@@ -95,6 +95,14 @@ class Engine:
             self._adapters = wire(self.config, self.clock)
         return self._adapters
 
+    def sibling(self, **store_options: Any) -> "Engine":
+        """Another Engine on the same database with a store connection of its own and the
+        same adapters: one per worker thread of the daemon."""
+        other = Engine(self.config, self.clock, self.lifecycle,
+                       store=self.store.another(**store_options))
+        other._adapters = self.adapters
+        return other
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each committed command (the daemon wakes its dispatcher)."""
         self._after_commit.append(callback)

@@ -4,10 +4,13 @@
                  returns (a repeat finds the same order; a retry after a lost new-order
                  reply finds the order in the account's orders list); returns the
                  challenges to publish
-    poll(id)     answers each pending challenge once, finalizes with the CSR when the order
-                 is ready, downloads the chain when it is valid; otherwise ``Pending`` with
-                 the CA's Retry-After. A failed authorization or order raises ``Refused``
-                 carrying the ACME problem's detail.
+    poll(id)     one cheap step, never a wait: answers each pending challenge once,
+                 finalizes with the CSR when the order is ready (and downloads at once if
+                 the CA issued in the finalize reply), downloads the chain when it is
+                 valid; otherwise ``Pending`` with the CA's Retry-After, or ``step_seconds``
+                 when it gives none. The caller (the outbox) comes back then: no thread
+                 sleeps while the CA validates or issues. A failed authorization or order
+                 raises ``Refused`` carrying the ACME problem's detail.
     cancel(id)   deactivates pending authorizations (best effort, idempotent)
 
 The account key is made once, sealed by the engine's vault and reused by every process
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -43,6 +45,7 @@ from adapters.common.utc import as_utc
 from adapters.settings import AdapterKind, Setting
 from adapters.common.names import is_email
 from adapters.base import (
+    AdapterError,
     Application,
     BadInput,
     Challenge,
@@ -54,11 +57,8 @@ from adapters.base import (
     TransientError,
 )
 
-#: when the CA gives no Retry-After
-DEFAULT_RETRY_SECONDS = 3.0
-#: poll() waits this long inside the call for a validation or issuance that is under way
-IN_CALL_WAIT_SECONDS = 2.5
-IN_CALL_STEP_SECONDS = 0.5
+#: when the CA gives no Retry-After: validation and issuance usually take a moment only
+DEFAULT_STEP_SECONDS = 0.5
 
 
 class AcmeCA:
@@ -82,7 +82,7 @@ class AcmeCA:
                  unseal: Callable[[bytes], bytes], clock: Callable[[], datetime],
                  email: str | None = None, ca_bundle: str | None = None,
                  eab_kid: str | None = None, eab_hmac_key: str | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, step_seconds: float = DEFAULT_STEP_SECONDS) -> None:
         if not isinstance(directory, str) or not re.match(r"^https?://[^/\s]+", directory):
             raise BadInput("directory", f"ACME directory must be an http(s) URL: {redact_url(directory)!r}")
         if (eab_kid is None) != (eab_hmac_key is None):
@@ -94,7 +94,10 @@ class AcmeCA:
             raise BadInput("email", f"ACME account email is not one address: {email!r}")
         if timeout <= 0:
             raise BadInput("timeout", f"timeout must be positive: {timeout!r}")
+        if step_seconds <= 0:
+            raise BadInput("step_seconds", f"step_seconds must be positive: {step_seconds!r}")
         self.directory = directory
+        self._step_seconds = step_seconds
         self._store = AcmeStore(state_dir, seal, unseal, clock)
         self._clock = clock
         self._eab_kid = eab_kid
@@ -114,7 +117,7 @@ class AcmeCA:
         names = identifiers(application.names)
         check_csr(application.csr_pem)
         session = self._connect()
-        with self._store.order_lock():
+        with self._store.order_lock(names):
             # checked again under the lock: another process may have made it meanwhile
             record = self._store.order_for(application.idempotency_key)
             if record is None:
@@ -128,28 +131,24 @@ class AcmeCA:
             sorted((c for c in found if c is not None), key=lambda c: (c.domain, c.name))))
 
     def poll(self, application_id: str, application: Application) -> Issued | Pending:
-        """Move the order on as far as it goes now; ``Pending`` when the CA needs time."""
+        """Move the order one step on; ``Pending`` when the CA needs time (see above)."""
         record = self._record(application_id)
         challenge_type = acme_challenge_type(application.validation)
         session = self._connect()
-        waited_until = time.monotonic() + IN_CALL_WAIT_SECONDS
-        while True:
-            with self._edge(session.net, "order", order_url=record.order_url):
-                order, response = session.order(record.order_url)
+        with self._edge(session.net, "order", order_url=record.order_url):
+            order, response = session.order(record.order_url)
+        status = status_name(order.status)
+        if status not in ("pending", "ready", "processing", "valid"):
+            # "invalid" per RFC 8555; Pebble also says "deactivated" after cancel()
+            raise self._order_failure(session, record, order, status)
+        if status == "pending":
+            self._answer_pending(session, record, order, challenge_type)
+        elif status == "ready":
+            order, response = self._finalize(session, record, order), session.net.last_response
             status = status_name(order.status)
-            if status not in ("pending", "ready", "processing", "valid"):
-                # "invalid" per RFC 8555; Pebble also says "deactivated" after cancel()
-                raise self._order_failure(session, record, order, status)
-            if status == "valid":
-                return self._download(session, record, order)
-            if status == "pending":
-                self._answer_pending(session, record, order, challenge_type)
-            elif status == "ready":
-                self._finalize(session, record, order)
-            if time.monotonic() >= waited_until:
-                return Pending(retry_after=self._retry_after(response),
-                               detail=f"ACME order {status}")
-            time.sleep(IN_CALL_STEP_SECONDS)
+        if status == "valid":
+            return self._download(session, record, order)
+        return Pending(retry_after=self._retry_after(response), detail=f"ACME order {status}")
 
     def cancel(self, application_id: str, order_id: str | None = None) -> None:
         """Deactivate the order's pending authorizations; unknown, finished, or made for
@@ -285,16 +284,19 @@ class AcmeCA:
                 session.client.answer_challenge(challb, challb.chall.response(session.key))
             self._store.record_answer(challb.uri, record.order_url)
 
-    def _finalize(self, session: AcmeSession, record: OrderRecord, order: messages.Order) -> None:
+    def _finalize(self, session: AcmeSession, record: OrderRecord, order: messages.Order
+                  ) -> messages.Order:
+        """Send the CSR; the order as the CA answered (processing, or valid already)."""
         check_csr(record.csr_pem)
         order_resource = messages.OrderResource(body=order, uri=record.order_url,
                                                 csr_pem=record.csr_pem.encode())
         with self._edge(session.net, "finalize", order_url=record.order_url, names=record.names):
             try:
-                session.client.begin_finalization(order_resource)
+                return session.client.begin_finalization(order_resource).body
             except messages.Error as exc:
                 if exc.code != "orderNotReady":  # finalized by an earlier, interrupted call
                     raise
+        return order
 
     def _download(self, session: AcmeSession, record: OrderRecord, order: messages.Order
                   ) -> Issued:
@@ -332,7 +334,7 @@ class AcmeCA:
         return record
 
     def _retry_after(self, response: requests.Response | None) -> float:
-        return parse_retry_after(response, self._clock) or DEFAULT_RETRY_SECONDS
+        return parse_retry_after(response, self._clock) or self._step_seconds
 
     # --- connection, account (adapters.ca.acme_account) --------------------------
 
@@ -344,8 +346,12 @@ class AcmeCA:
 
     @contextlib.contextmanager
     def _edge(self, net: AcmeNetwork, action: str, **values: Any) -> Iterator[None]:
-        with acme_edge(net, action, self._clock, self._eab_kid, **values):
-            yield
+        try:
+            with acme_edge(net, action, self._clock, self._eab_kid, **values):
+                yield
+        except AdapterError:
+            self._connector.forget()
+            raise
 
 
 def _local_aware(moment: datetime) -> datetime:
@@ -357,7 +363,7 @@ def _build(s: dict, wiring) -> AcmeCA:
     return AcmeCA(s["directory"], s["state_dir"], seal=wiring.vault.encrypt,
                   unseal=wiring.vault.decrypt, clock=wiring.now, email=s["email"],
                   ca_bundle=s["ca_bundle"], eab_kid=s["eab_kid"], eab_hmac_key=s["eab_hmac_key"],
-                  timeout=s["timeout"])
+                  timeout=s["timeout"], step_seconds=s["step_seconds"])
 
 
 KIND = AdapterKind("ca", "acme", "an RFC 8555 CA", (
@@ -371,4 +377,7 @@ KIND = AdapterKind("ca", "acme", "an RFC 8555 CA", (
     Setting("timeout", "number", 30.0, "Seconds before a request to the CA gives up (retried "
             "later).", minimum=0, above_minimum=True),
     Setting("state_dir", "path", "var/data/acme", "Account key (sealed) and order records."),
+    Setting("step_seconds", "number", DEFAULT_STEP_SECONDS, "Seconds before the next look at "
+            "an order the CA is validating or issuing, when it sends no Retry-After (no "
+            "worker waits meanwhile).", minimum=0, above_minimum=True, maximum=3600),
 ), _build)

@@ -1,6 +1,8 @@
 """The ACME directory and account behind :class:`adapters.ca.acme.AcmeCA`: one
-connection per public call, the directory read once, the account key made once and
-registered once (under the store's account lock, so two processes never make two)."""
+session per thread, kept between public calls (its HTTPS connection and the nonces the
+CA handed out are reused: no handshake and no new-nonce request per call) and dropped
+after a failure; the directory read once, the account key made once and registered once
+(under the store's account lock, so two processes never make two)."""
 from __future__ import annotations
 
 import contextlib
@@ -65,19 +67,32 @@ class AcmeConnector:
         self._directory: messages.Directory | None = None
         self._directory_json: dict[str, Any] = {}
         self._account: tuple[jose.JWK, str] | None = None
+        self._local = threading.local()
 
     def network(self, key: jose.JWK | None) -> AcmeNetwork:
         return AcmeNetwork(key=key, alg=jose.ES256, verify_ssl=self._verify,
                         user_agent=USER_AGENT, timeout=self._timeout)  # type: ignore[arg-type]
 
     def connect(self) -> AcmeSession:
-        net = self.network(None)
-        directory = self.load_directory(net)
-        client = acme_client.ClientV2(directory, net)
-        key, url = self._account_for(client, net)
-        net.key = key
-        net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
-        return AcmeSession(client, net, key)
+        """This thread's session, its last answer forgotten (a new public call)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            net = self.network(None)
+            directory = self.load_directory(net)
+            client = acme_client.ClientV2(directory, net)
+            key, url = self._account_for(client, net)
+            net.key = key
+            net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
+            session = self._local.session = AcmeSession(client, net, key)
+        session.net.last_response = None
+        return session
+
+    def forget(self) -> None:
+        """Drop this thread's session (after a failure: the next call starts afresh)."""
+        session = getattr(self._local, "session", None)
+        self._local.session = None
+        if session is not None:
+            session.net.session.close()
 
     def load_directory(self, net: AcmeNetwork) -> messages.Directory:
         with self._lock:

@@ -37,7 +37,8 @@ class AcmeNetwork(acme_client.ClientNetwork):
     public API only: a requests response hook on the public ``session``, and repeats of the
     public ``post`` (which itself repeats once on badNonce).
 
-    One instance serves one public call, so ``last_response`` is never shared by threads.
+    One instance serves one thread (its calls one after another), so ``last_response`` is
+    never shared by threads; each public call starts by forgetting it.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -5,7 +5,9 @@ Layout of ``state_dir`` (created 0700, files 0600)::
     account.key.sealed   the account private key (PEM), sealed by the engine's key vault
     account.json         {"directory": URL, "url": account URL}
     account.lock         flock: one process creates the account, the others wait and reuse it
-    orders.lock          flock: one process creates the ACME order for an idempotency key
+    orders-NN.lock       flock, 64 stripes by the order's names: one process creates the ACME
+                         order for an idempotency key (and looks for a lost one for the same
+                         names); orders for other names are made meanwhile
     acme.db              SQLite (WAL): orders by idempotency key, new-orders sent (intents),
                          challenges already answered
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -27,6 +30,9 @@ from adapters.common.files import write_atomic
 from adapters.common.sqlite_tx import immediate, sqlite_edge, use_wal
 from adapters.common.utc import from_text, to_text
 from adapters.base import PermanentError
+
+#: new-orders for names in different stripes are made at once
+ORDER_LOCK_STRIPES = 64
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS orders (
@@ -99,12 +105,16 @@ class AcmeStore:
             yield
 
     @contextlib.contextmanager
-    def order_lock(self) -> Iterator[None]:
-        """Held while an ACME order is created for an idempotency key (across processes).
+    def order_lock(self, names: tuple[str, ...]) -> Iterator[None]:
+        """Held while an ACME order is created for ``names`` (across processes and threads:
+        each holder opens the file itself). Striped by the names, so new-orders for other
+        names go on meanwhile; the same names always share a stripe (a retry looking for
+        its lost order never races another order's for the same names).
 
         flock is dropped by the kernel when its holder dies, so a kill -9 leaves no stale lock.
         """
-        with self._flock("orders.lock"):
+        digest = hashlib.sha256("\n".join(sorted(names)).encode()).digest()
+        with self._flock(f"orders-{digest[0] % ORDER_LOCK_STRIPES:02d}.lock"):
             yield
 
     @contextlib.contextmanager

@@ -94,6 +94,17 @@ def daemons(tmp_path):
         d.stop()
 
 
+def pay_orders(engine, n: int, host: str = "www.shop{i}.example.jp") -> list[str]:
+    """``n`` paid orders through the library, each for its own host (``host`` with ``{i}``)."""
+    from support.helpers import ORDER
+    ids = []
+    for i in range(n):
+        order = engine.place(**{**ORDER, "common_name": host.format(i=i)})
+        engine.fire(order.id, "pay")
+        ids.append(order.id)
+    return ids
+
+
 # --- what the work left behind -------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from support.helpers import configure, doctor, free_port, last_line
+from workflow.store.schema import SCHEMA_VERSION
 
 
 def test_passes_on_a_fresh_workspace(workspace):
@@ -12,7 +13,7 @@ def test_passes_on_a_fresh_workspace(workspace):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for check in ("config", "database", "master key", "ca", "webroot", "install", "notifier"):
         assert check in proc.stdout
-    assert "schema 2 (002_contracts)" in proc.stdout and "integrity ok" in proc.stdout
+    assert f"schema {SCHEMA_VERSION}" in proc.stdout and "integrity ok" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1].startswith("doctor: all")
 
 

@@ -1,10 +1,14 @@
 """``certflow daemon``: APScheduler 3.x jobs, all driven by the database.
 
-Jobs: dispatch due effects (every ``[daemon] dispatch_seconds``, and at once after a
-commit), fire due deadlines (every ``deadline_seconds``: the 10-day approval expiry and
-the reminders before it fire to the minute), open due renewals. Every job rebuilds its
-view from the database, so a restart loses nothing; ``misfire_grace_time=None`` and
-``coalesce=True`` make a missed run happen late rather than never, once.
+Effects run on a pool of ``[effects] workers`` threads (:mod:`workflow.effects.pool`,
+further-along work first, per-kind limits); it looks for due effects at once after a
+commit and every ``[daemon] dispatch_seconds`` otherwise. APScheduler jobs fire due
+deadlines (every ``deadline_seconds``: the 10-day approval expiry and the reminders
+before it fire to the minute) and open due renewals. Everything rebuilds its view from
+the database, so a restart loses nothing; ``misfire_grace_time=None`` and
+``coalesce=True`` make a missed run happen late rather than never, once, and a run
+skipped because the previous one still runs is not worth a warning (it is logged at
+debug level).
 
 "At once after a commit" covers commits of other processes too (the provisioning
 backend paying an order through the library): a watcher thread reads SQLite's
@@ -14,8 +18,9 @@ times a second, and wakes the dispatcher.
 A busy, full or read-only store (StoreUnavailable) does not stop the daemon: the job
 logs one line and the jobs pause, doubling up to a minute, until the store works again.
 
-SIGTERM/SIGINT finish the current effect (claimed-but-unstarted rows are released for
-the next worker) and exit 0.
+SIGTERM/SIGINT let the running effects finish, hand back every claimed row not started
+(and any lease still held) for the next daemon, and exit 0. ``daemon --once`` runs the
+effects due now one at a time, in the same order.
 """
 from __future__ import annotations
 
@@ -28,12 +33,14 @@ from datetime import datetime, timezone
 from workflow.effects import deadlines, metrics
 from workflow.effects import renewal
 from workflow.effects.dispatcher import Dispatcher
+from workflow.effects.pool import WorkerPool
 from workflow.errors import StoreUnavailable
 
 log = logging.getLogger("certflow.daemon")
 
-#: how often the watcher looks for commits made by other processes (seconds)
-WATCH_SECONDS = 0.05
+#: how often the watcher looks for commits made by other processes (seconds): a pay
+#: through the library reaches the workers within this
+WATCH_SECONDS = 0.02
 
 
 class Daemon:
@@ -44,9 +51,6 @@ class Daemon:
         self.engine = engine
         self.dispatcher = Dispatcher(engine)
         self._lock = threading.Lock()       # one job at a time on the engine's connection
-        self._wake_lock = threading.Lock()
-        self._wanted = False                # a commit happened since dispatch last looked
-        self._dispatching = False
         self._stop = threading.Event()
         self._backoff = 0.0                 # seconds the jobs pause after StoreUnavailable
         self._paused_until = 0.0
@@ -90,35 +94,7 @@ class Daemon:
 
     # the long-running scheduler ---------------------------------------------------
 
-    def _dispatch_job(self) -> None:
-        """Drain, and drain again while commits keep arriving during the drain."""
-        with self._wake_lock:
-            self._dispatching = True
-            self._wanted = False
-        try:
-            while not self._stop.is_set():
-                self.dispatch()
-                with self._wake_lock:
-                    if not self._wanted:
-                        self._dispatching = False
-                        return
-                    self._wanted = False
-        finally:
-            with self._wake_lock:
-                self._dispatching = False
-
-    def _wake(self, scheduler) -> None:
-        """A commit happened: make the dispatcher look now (or once more if it is busy)."""
-        with self._wake_lock:
-            self._wanted = True
-            if self._dispatching:
-                return
-        try:
-            scheduler.modify_job("dispatch", next_run_time=datetime.now(timezone.utc))
-        except Exception:  # the scheduler is shutting down
-            pass
-
-    def _watch(self, scheduler) -> None:
+    def _watch(self, wake) -> None:
         """Wake the dispatcher when another process commits to the database."""
         counter, close = self.engine.store.commit_counter()
         try:
@@ -127,7 +103,7 @@ class Daemon:
                 version = counter()
                 if version is not None and version != last:
                     last = version
-                    self._wake(scheduler)
+                    wake()
         finally:
             close()
 
@@ -154,6 +130,7 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per run
+        logging.getLogger("apscheduler.scheduler").addFilter(_quiet_skips)
         cfg = self.engine.config["daemon"]
         from workflow.ops import exporter
         metrics_endpoint = exporter.start(self.engine)  # None unless [daemon] metrics_listen
@@ -165,11 +142,10 @@ class Daemon:
         now = datetime.now(timezone.utc)
         scheduler.add_job(self._guarded(self.deadlines), "interval", seconds=cfg["deadline_seconds"], id="deadlines",
                           next_run_time=now)
-        scheduler.add_job(self._guarded(self._dispatch_job), "interval", seconds=cfg["dispatch_seconds"],
-                          id="dispatch", next_run_time=now)
         scheduler.add_job(self._guarded(self.renewals), "interval", seconds=cfg["renewal_seconds"], id="renewals",
                           next_run_time=now)
-        self.engine.on_commit(lambda: self._wake(scheduler))
+        pool = WorkerPool(self.engine, owner=self.dispatcher.owner)
+        self.engine.on_commit(pool.wake)
 
         signalled = []
 
@@ -179,17 +155,20 @@ class Daemon:
             signalled.append(signum)
 
         previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-        watcher = threading.Thread(target=self._watch, args=(scheduler,), name="certflow-watch",
+        watcher = threading.Thread(target=self._watch, args=(pool.wake,), name="certflow-watch",
                                    daemon=True)
         try:
+            pool.start()
             scheduler.start()
             watcher.start()
-            log.info("certflow daemon started (lease owner %s)", self.dispatcher.owner)
+            log.info("certflow daemon started (lease owner %s, %d workers)", pool.owner,
+                     pool.size)
             while not signalled:
                 time.sleep(0.1)
-            log.info("signal %s: finishing the current effect, then exiting", signalled[0])
+            log.info("signal %s: finishing the running effects, then exiting", signalled[0])
             self._stop.set()
-            scheduler.shutdown(wait=True)  # waits for a running job, which stops after its effect
+            scheduler.shutdown(wait=True)  # waits for a running deadline or renewal pass
+            pool.stop()                    # waits for the running effects, hands back the rest
         finally:
             self._stop.set()
             for sig, handler in previous.items():
@@ -198,3 +177,12 @@ class Daemon:
                 metrics_endpoint.close()
         watcher.join(timeout=5)
         log.info("certflow daemon stopped")
+
+
+def _quiet_skips(record: logging.LogRecord) -> bool:
+    """A job still running when its next run is due is normal (a long deadline sweep):
+    the skipped run becomes a debug line, not a warning per interval."""
+    if "maximum number of running instances reached" in record.getMessage():
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger("apscheduler.scheduler").isEnabledFor(logging.DEBUG)
+    return True

@@ -10,6 +10,13 @@ outside; its outcome comes back as a trigger, committed in one transaction with 
 row's completion, and only if the row is still pending then: two workers can never both
 apply an outcome.
 
+Which due row is taken first, and how many of one kind at once:
+:mod:`workflow.effects.priority`. While an effect runs its lease is renewed
+(:mod:`workflow.effects.leases`). Every run ends in :meth:`Dispatcher.outcome`, the one
+place where an effect's outcome (done, dropped, later, retry, failed) is seen. Many
+workers (:mod:`workflow.effects.pool`) each run their own Dispatcher over their own
+store connection and share one lease owner.
+
 Retry schedule: :mod:`workflow.effects.retry`. A ``TransientError`` counts an attempt;
 past ``max_attempts`` the order goes on_hold with the last error as its reason.
 ``PermanentError`` holds at once; ``Refused`` ends the order with the trigger it names
@@ -21,13 +28,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import traceback
 import uuid
 from datetime import timedelta
 
 from adapters.base import AdapterError, BadInput, PermanentError, Refused, TransientError
 from workflow.clock import iso
-from workflow.effects import metrics
+from workflow.effects import metrics, priority
+from workflow.effects.leases import LeaseKeeper
 from workflow.effects.outcome import EffectContext, Later, Outcome
 from workflow.effects.retry import RetrySchedule
 from workflow.errors import InvalidTransition, StoreUnavailable, ValidationError
@@ -64,43 +73,43 @@ def _zombie(pid: int) -> bool:
 
 
 class Dispatcher:
-    def __init__(self, engine, handlers=None) -> None:
+    def __init__(self, engine, handlers=None, owner: str | None = None,
+                 leases: LeaseKeeper | None = None) -> None:
         from workflow.effects import handlers as default_handlers
         self.engine = engine
         self.handlers = handlers or default_handlers.HANDLERS
-        self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         cfg = engine.config["effects"]
         self.retry_schedule = RetrySchedule.from_config(cfg)
         self.lease = timedelta(seconds=cfg["lease_seconds"])
+        self.leases = leases or LeaseKeeper(engine, self.owner, self.lease)
         self.stopping = False
 
     # --- claiming -----------------------------------------------------------------
 
-    def claim(self, limit: int = 16, exclude: set[int] | frozenset = frozenset()) -> list[dict]:
-        """Lease up to ``limit`` due rows to this worker: free rows first, then rows whose
-        lease lapsed or whose holder is a dead process on this host."""
+    def claim(self, limit: int = 16, exclude: set[int] | frozenset = frozenset(),
+              limits: dict[str, int] | None = None,
+              running: dict[str, int] | None = None) -> list[dict]:
+        """Lease up to ``limit`` due rows to this worker, in dispatch order (further along
+        the lifecycle first), each kind up to ``limits`` less what is ``running``: free
+        rows, rows whose lease lapsed, rows whose holder is a dead process on this host."""
         now = self.engine.now()
         stamp = iso(now)
         # a cheap read first: an idle daemon does not take the write lock every poll
         if not self.engine.store.any_effect_due(stamp):
             return []
-        with self.engine.store.transaction() as tx:
-            rows = tx.due_effects(stamp, limit, exclude)
-            if len(rows) < limit:
-                rows += self._orphans(tx, stamp, limit - len(rows), exclude)
-            tx.lease([row["id"] for row in rows], self.owner, iso(now + self.lease))
-        return rows
-
-    def _orphans(self, tx, stamp: str, limit: int, skip) -> list[dict]:
-        """Due rows still leased by a worker that is gone (killed, crashed) on this host."""
-        dead = [owner for owner in tx.lease_owners(stamp, self.owner) if not _owner_alive(owner)]
-        if not dead:
+        wanted = priority.wanted(self.handlers, limit, limits or {}, running or {})
+        if not wanted:  # every kind at its limit: a worker finishing looks again
             return []
-        rows = [r for r in tx.leased_effects(stamp, dead) if r["id"] not in skip]
-        for row in rows[:limit]:
-            log.info("taking over effect %s of order %s from dead worker %s", row["effect"],
-                     row["order_id"], row["lease_owner"])
-        return rows[:limit]
+        with self.engine.store.transaction() as tx:
+            dead = [o for o in tx.lease_owners(stamp, self.owner) if not _owner_alive(o)]
+            rows = tx.claim_effects(stamp, self.owner, iso(now + self.lease), wanted, limit,
+                                    exclude, dead)
+        for row in rows:
+            if row["lease_owner"] in dead:
+                log.info("taking over effect %s of order %s from dead worker %s", row["effect"],
+                         row["order_id"], row["lease_owner"])
+        return rows
 
     # --- running ------------------------------------------------------------------
 
@@ -119,14 +128,15 @@ class Dispatcher:
                 break
             for row in rows:
                 if self.stopping:
-                    self._release(row)
+                    self.release(row)
                     continue
                 if self.run(row) == "later":
                     postponed.add(row["id"])
                 done += 1
         return done
 
-    def _release(self, row: dict) -> None:
+    def release(self, row: dict) -> None:
+        """Hand a claimed row back unstarted (the daemon is stopping)."""
         with self.engine.store.transaction() as tx:
             tx.release(row["id"], self.owner)
 
@@ -138,9 +148,20 @@ class Dispatcher:
                              records=engine.store, verify=engine.verified_certificate,
                              contracts=engine.contracts)
 
-    @metrics.timed  # its log line and its counts
     def run(self, row: dict) -> str:
-        """Run one claimed row to its end for now: done, dropped, later, retry, failed."""
+        """Run one claimed row to its end for now: done, dropped, later, retry, failed;
+        its lease is kept alive meanwhile."""
+        started = time.monotonic()
+        with self.leases.holding(row["id"]):
+            result = self._run(row)
+        self.outcome(row, result, time.monotonic() - started)
+        return result
+
+    def outcome(self, row: dict, result: str, seconds: float) -> None:
+        """The one place every effect's outcome passes: its log line and its counts."""
+        metrics.record_outcome(row, result, seconds)
+
+    def _run(self, row: dict) -> str:
         engine = self.engine
         record = engine.store.order(row["order_id"])
         if record is None:
@@ -170,7 +191,10 @@ class Dispatcher:
             return self._retry(row, exc)
         if isinstance(result, Later):
             when = engine.now() + timedelta(seconds=max(0.0, result.retry_after))
-            with engine.store.transaction() as tx:
+            # a "not yet" is scheduling, like a lease: written on the lease keeper's
+            # connection (in the daemon's pool, one that does not wait for fsync: a
+            # postponement lost to a power cut only makes the row due sooner)
+            with self.leases.engine.store.transaction() as tx:
                 tx.postpone(row["id"], iso(when), result.detail or None)
             return "later"
         outcome = result or Outcome()

@@ -153,8 +153,9 @@ def poll_ca(ctx: EffectContext):
         raise PermanentError(f"order {order.id} has no CA application to poll")
     result = a.ca.poll(app_id, application(ctx, order, ctx.job["idem_key"]))
     if not isinstance(result, Issued):
-        # the CA says when to ask again (the local CA: [ca] poll_seconds; ACME: Retry-After)
-        return Later(max(result.retry_after, 1.0), result.detail)
+        # the CA says when to ask again (the local CA: [ca] poll_seconds; ACME: Retry-After,
+        # else [ca] step_seconds); a floor keeps a CA answering 0 from spinning a worker
+        return Later(max(result.retry_after, 0.1), result.detail)
     data = ctx.verify(order.id, {"certificate": result.certificate_pem,
                                                   "chain": result.chain_pem})
     return Outcome("issue", data)

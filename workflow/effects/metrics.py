@@ -6,13 +6,12 @@ an application embedding the engine keeps its registry to itself (it may expose
 ``REGISTRY`` beside its own). The store-derived gauges are computed at scrape time by
 :mod:`workflow.ops.exporter`, which serves both.
 
-The dispatcher reports through one call, :func:`record_outcome` (or the :func:`timed`
-decorator around the method that runs one outbox row); it also writes the outcome's log
+The dispatcher reports through one call, :func:`record_outcome`, from the one place an
+effect's outcome passes; it also writes the outcome's log
 line, so the log and the metrics can never disagree.
 """
 from __future__ import annotations
 
-import functools
 import threading
 import time
 
@@ -68,16 +67,6 @@ def record_outcome(row: dict, result: str, seconds: float) -> None:
     EFFECT_SECONDS.labels(effect).observe(seconds)
     PROGRESS.effect_done()
 
-
-def timed(run):
-    """Decorate the dispatcher's ``run(self, row) -> result``: each run is recorded."""
-    @functools.wraps(run)
-    def wrapper(self, row: dict) -> str:
-        started = time.perf_counter()
-        result = run(self, row)
-        record_outcome(row, result, time.perf_counter() - started)
-        return result
-    return wrapper
 
 
 def pass_done() -> None:

@@ -106,6 +106,8 @@ def _toml(value) -> str:
         return f'`"{value}"`'
     if isinstance(value, list):
         return "`[" + ", ".join(str(v) for v in value) + "]`"
+    if isinstance(value, dict):
+        return "`{" + ", ".join(f"{k} = {v}" for k, v in value.items()) + "}`"
     return f"`{value}`"
 
 

@@ -61,9 +61,14 @@ def _create_private(path: Path) -> None:
 class SQLiteStore(ObservationReads):
     """One SQLite database file (see the module docstring)."""
 
-    def __init__(self, path: str, synchronous: str = "full", busy_timeout_ms: int = 15000) -> None:
+    def __init__(self, path: str, synchronous: str = "full", busy_timeout_ms: int = 15000,
+                 writers: threading.RLock | None = None) -> None:
         self.path = path
         self._lock = threading.RLock()
+        # shared by the stores another() opens: this process's writers queue here, in
+        # order, instead of polling SQLite's busy handler against each other
+        self._writers = writers or threading.RLock()
+        self._settings = (synchronous, busy_timeout_ms)
         try:
             _create_private(Path(path))
             conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000,
@@ -106,7 +111,7 @@ class SQLiteStore(ObservationReads):
     def transaction(self) -> Iterator[Transaction]:
         """One command: BEGIN IMMEDIATE … COMMIT (ROLLBACK on any exception), the writes
         as methods of the Transaction."""
-        with self._lock:
+        with self._writers, self._lock:
             conn = self.conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -141,6 +146,15 @@ class SQLiteStore(ObservationReads):
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+    def another(self, synchronous: str | None = None) -> "SQLiteStore":
+        """A second store on the same database with a connection of its own, for a worker
+        thread: its reads run beside this one's; its writes queue with this one's.
+        ``synchronous="normal"`` suits a connection that writes only leases: a lease lost
+        to a power cut frees its row, which the lease protocol allows for anyway (and the
+        next FULL commit of any connection syncs the log up to it)."""
+        return SQLiteStore(self.path, synchronous or self._settings[0], self._settings[1],
+                           writers=self._writers)
 
     # --- schema ----------------------------------------------------------------------
 
@@ -252,6 +266,13 @@ class SQLiteStore(ObservationReads):
         with self.reading() as conn:
             return conn.execute("SELECT 1 FROM outbox WHERE status = 'pending' AND next_at <= ? "
                                 "LIMIT 1", (stamp,)).fetchone() is not None
+
+    def next_effect_at(self) -> str | None:
+        """When the next pending effect that nobody holds falls due (the dispatcher
+        sleeps until then)."""
+        with self.reading() as conn:
+            return conn.execute("SELECT min(next_at) FROM outbox WHERE status = 'pending' AND "
+                                "lease_until IS NULL").fetchone()[0]
 
     # --- histories (replay, export) --------------------------------------------------
 

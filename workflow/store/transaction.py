@@ -172,6 +172,41 @@ class Transaction:
         self.conn.executemany("UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
                               [(owner, until, i) for i in ids])
 
+    def claim_effects(self, stamp: str, owner: str, until: str, wanted: list[tuple[str, int]],
+                      limit: int, skip: set[int] | frozenset = frozenset(),
+                      dead_owners: list[str] | tuple = ()) -> list[dict]:
+        """The claim, in one method (a PostgreSQL twin takes the same rows with
+        ``FOR UPDATE SKIP LOCKED``): for each (kind, n) of ``wanted``, in that order, up
+        to n due rows of that kind, oldest ``next_at`` first, ``limit`` in all, that are
+        free (no lease, a lapsed one, or one held by a ``dead_owners`` worker), leased to
+        ``owner`` until ``until``; rows in ``skip`` are left alone."""
+        dead = tuple(dead_owners)
+        taken_over = f" OR lease_owner IN ({', '.join('?' * len(dead))})" if dead else ""
+        sql = ("SELECT * FROM outbox WHERE status = 'pending' AND effect = ? AND next_at <= ? "
+               f"AND (lease_until IS NULL OR lease_until <= ?{taken_over}) "
+               "ORDER BY next_at, id LIMIT ?")
+        rows: list[dict] = []
+        for kind, n in wanted:
+            n = min(n, limit - len(rows))
+            if n <= 0:
+                continue
+            found = self.conn.execute(sql, (kind, stamp, stamp, *dead, n + len(skip)))
+            rows += [dict(r) for r in found if r["id"] not in skip][:n]
+        self.conn.executemany("UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                              [(owner, until, r["id"]) for r in rows])
+        return rows  # as they were before: lease_owner names a dead holder taken over
+
+    def renew_leases(self, ids: list[int], owner: str, until: str) -> int:
+        """Extend this worker's leases of rows still pending; how many it still held."""
+        return sum(self.conn.execute(
+            "UPDATE outbox SET lease_until = ? WHERE id = ? AND lease_owner = ? "
+            "AND status = 'pending'", (until, i, owner)).rowcount for i in ids)
+
+    def release_all(self, owner: str) -> int:
+        """Hand back every lease ``owner`` holds on pending rows (a daemon stopping)."""
+        return self.conn.execute(f"UPDATE outbox SET {_FREE} WHERE lease_owner = ? "
+                                 "AND status = 'pending'", (owner,)).rowcount
+
     def release(self, effect_id: int, owner: str) -> None:
         self.conn.execute(f"UPDATE outbox SET {_FREE} WHERE id = ? AND lease_owner = ?",
                           (effect_id, owner))
