@@ -47,7 +47,8 @@ def test_daemon_serves_metrics_and_health_after_known_orders(workspace, daemons)
         order = cli_json(workspace, "order", "place", *place_args(common_name=cn))
         run_cli(workspace, "order", "pay", order["id"], check=True)
         ids.append(order["id"])
-    waiting = cli_json(workspace, "order", "place", *place_args())["id"]  # stays ordered
+    waiting = cli_json(workspace, "order", "place",  # stays ordered
+                       *place_args(common_name="mail.example.jp"))["id"]
     started = time.time()
     daemons(workspace)
 

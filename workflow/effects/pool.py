@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 
 from workflow.clock import parse_iso
-from workflow.effects import priority
+from workflow.effects import metrics, priority
 from workflow.effects.dispatcher import Dispatcher
 from workflow.errors import StoreUnavailable
 
@@ -120,6 +120,7 @@ class WorkerPool:
                 rows = self.claimer.claim(limit=free, exclude=mine, limits=self.limits,
                                           running=running)
                 backoff = 0.0
+                metrics.pass_done()  # the feeder looked at the queue: /healthz sees it alive
             except StoreUnavailable as exc:
                 backoff = min(max(backoff * 2, 1.0), 60.0)
                 log.warning("%s; claiming paused %.0f s", exc.message, backoff)
