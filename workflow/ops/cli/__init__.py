@@ -54,3 +54,6 @@ from workflow.ops.cli import ops as cli_ops, order as cli_order  # noqa: E402  (
 
 cli_order.register(main)
 cli_ops.register(main)
+from workflow.ops.cli import ssh as cli_ssh  # noqa: E402
+
+cli_ssh.register(main)
