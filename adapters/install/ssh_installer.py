@@ -98,13 +98,13 @@ class ServerGroupInstaller(AllOrNothingInstaller):
         shown = fingerprint(key)
         if expect and expect.strip() not in (shown, shown.removeprefix("SHA256:")):
             raise BadInput("fingerprint", f"host key of {where} is {shown}, not the expected "
-                           f"{expect.strip()}: nothing recorded", host=where, found=shown)
+                           f"{expect.strip()}: nothing recorded", value=shown)
         path = self.ssh["known_hosts"]
         others = [fingerprint(k) for k in pinned_keys(path, host, port) if k != key]
         if others and not replace:
             raise BadInput("host", f"{where} has another pinned host key ({', '.join(others)}); "
                            f"presented {shown}; nothing recorded (use --replace if the server "
-                           "was re-keyed)", host=where, found=shown)
+                           "was re-keyed)", value=shown)
         if others:
             forget(path, host, port)
         return shown, record(path, host, port, key)
