@@ -107,12 +107,14 @@ CONTRACT_SETTINGS: tuple[Setting, ...] = (
             "application-only (the customer sends a CSR and installs the delivered certificate)."),
     Setting("webroot", "path", None, "This site's document root for validation files (default "
             "`[validation] webroot`)."),
-    Setting("servers", "list", None, "Install targets: directories, or tables `{path, reload, "
-            "verify, name}`; several = a load-balanced group, installed all-or-nothing with one key."),
+    Setting("servers", "list", None, "Install targets: directories, `ssh://USER@HOST[:PORT]/DIR` "
+            "(see [install.ssh]), or tables `{path, reload, verify, name}`; several = a "
+            "load-balanced group, installed all-or-nothing with one key."),
     Setting("reload", "string", None, "Command run after the files are swapped in (e.g. "
             "`systemctl reload nginx`).", syntax="command"),
     Setting("verify", "string", None, "`host:port` whose TLS handshake must then present the "
-            "new certificate.", syntax="host:port"),
+            "new certificate; `{host}:443` means each SSH server's host; a list gives one "
+            "`host:port` per server.", syntax="host:port"),
 )
 _CONTRACT_KEYS = {s.key: s for s in CONTRACT_SETTINGS}
 #: a contract id names a directory under install.root: one plain path component

@@ -100,7 +100,8 @@ class ServerGroupInstaller(AllOrNothingInstaller):
             raise BadInput("fingerprint", f"host key of {where} is {shown}, not the expected "
                            f"{expect.strip()}: nothing recorded", value=shown)
         path = self.ssh["known_hosts"]
-        others = [fingerprint(k) for k in pinned_keys(path, host, port) if k != key]
+        others = [fingerprint(k) for k in pinned_keys(path, host, port)
+                  if fingerprint(k) != shown]
         if others and not replace:
             raise BadInput("host", f"{where} has another pinned host key ({', '.join(others)}); "
                            f"presented {shown}; nothing recorded (use --replace if the server "

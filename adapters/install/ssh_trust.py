@@ -49,7 +49,8 @@ def pinned_keys(path: str, host: str, port: int) -> list[asyncssh.SSHKey]:
         known = asyncssh.import_known_hosts(text)
     except (ValueError, asyncssh.KeyImportError) as exc:
         raise ValueError(f"known_hosts {path} is not in known_hosts format: {exc}") from None
-    return list(known.match(host, host, None if port == DEFAULT_PORT else port)[0])
+    found = known.match(host, host, None if port == DEFAULT_PORT else port)[0]
+    return list({fingerprint(k): k for k in found}.values())
 
 
 def refusal(host: str, port: int, presented: asyncssh.SSHKey | None,
@@ -69,7 +70,7 @@ def refusal(host: str, port: int, presented: asyncssh.SSHKey | None,
 
 def record(path: str, host: str, port: int, key: asyncssh.SSHKey) -> bool:
     """Append ``key`` for ``host:port`` unless pinned already; False when it was."""
-    if key in pinned_keys(path, host, port):
+    if fingerprint(key) in {fingerprint(k) for k in pinned_keys(path, host, port)}:
         return False
     line = f"{known_host_name(host, port)} {key.export_public_key('openssh').decode().split()[0]} " \
            f"{key.export_public_key('openssh').decode().split()[1]}\n"
