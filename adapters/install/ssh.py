@@ -12,8 +12,8 @@ _POSITIVE = {"minimum": 0, "above_minimum": True}
 SECTION = Section("install.ssh", "Installing on contract servers over SSH/SFTP "
                   "(`servers = [\"ssh://USER@HOST[:PORT]/DIR\"]`).", (
     Setting("identity", "path", "var/data/ssh/id_ed25519", "The private key certflow logs in "
-            "with (OpenSSH format; `certflow init` makes one, `certflow ssh pubkey` prints "
-            "its public half for the servers' authorized_keys)."),
+            "with (OpenSSH format; `certflow init --ssh-key` makes one, `certflow ssh pubkey` "
+            "prints its public half for the servers' authorized_keys)."),
     Setting("passphrase_env", "string", "CERTFLOW_SSH_PASSPHRASE", "Name of the environment "
             "variable holding the identity's passphrase (never the passphrase itself)."),
     Setting("known_hosts", "path", "var/data/ssh/known_hosts", "Pinned host keys (OpenSSH "

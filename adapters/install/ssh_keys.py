@@ -48,7 +48,7 @@ def load_identity(path: str, env_name: str) -> asyncssh.SSHKey:
     """The private key, decrypted; BadInput naming install.ssh.identity otherwise."""
     if not os.path.isfile(path):
         raise BadInput(IDENTITY_FIELD, f"{IDENTITY_FIELD} {path} does not exist (run "
-                       "`certflow init` to make one)", path=path)
+                       "`certflow init --ssh-key` to make one)", path=path)
     try:
         return asyncssh.read_private_key(path, passphrase(env_name))
     except asyncssh.KeyEncryptionError:

@@ -22,7 +22,7 @@ from support.daemon import wait_for
 from support.helpers import ROOT, cli_json, configure, doctor, last_line, place_args, run_cli
 from support.install import CN, FILES
 from support.nginx import Nginx, wait_for_fingerprint, write_bundle
-from support.sshd import SshServer, make_unwritable, make_writable
+from support.sshd import SshServer, make_unwritable, make_writable, ssh_identity
 
 CONTRACT = "C-7001"
 SERVERS = ("web1", "web2", "web3")
@@ -75,7 +75,7 @@ def write_contract(config: Path, site_servers: dict[str, SshServer], nginx: Ngin
 
 @pytest.fixture
 def ssh_site(workspace, pki, nginx_factory, sshd_factory) -> SshSite:
-    public = (workspace.parent / "var/data/ssh/id_ed25519.pub").read_text()
+    public = ssh_identity(workspace)
     servers = {name: sshd_factory(name, public) for name in SERVERS}
     old = pki.bundle(CN)
     nginx = nginx_factory(servers["web1"].directory, old)
@@ -123,10 +123,21 @@ def assert_installed_everywhere(site: SshSite, order: dict) -> None:
 
 def test_three_servers_get_identical_files_and_nginx_serves_the_new_certificate(ssh_site):
     order_id = paid_order(ssh_site.config)
-    done = daemon_until(ssh_site.config, order_id, {"installed", "on_hold"})
+    logs = ""
+    for _ in range(MAX_DAEMON_PASSES):  # -v: everything certflow logs, INFO and up
+        proc = run_cli(ssh_site.config, "-v", "daemon", "--once", check=True)
+        logs += proc.stdout + proc.stderr
+        done = cli_json(ssh_site.config, "order", "show", order_id)
+        if done["state"] in ("installed", "on_hold"):
+            break
     assert_installed_everywhere(ssh_site, done)
     history = cli_json(ssh_site.config, "order", "history", order_id)
     assert history[-1]["trigger"] == "install"
+    assert "installed certificate" in logs
+    identity = (ssh_site.config.parent / "var/data/ssh/id_ed25519").read_text().splitlines()
+    installed = (ssh_site.servers["web1"].directory / CN / "privkey.pem").read_text().splitlines()
+    for secret in ("PRIVATE KEY", identity[1], installed[1]):
+        assert secret not in logs
 
 
 def test_unwritable_dir_on_web3_changes_nothing_anywhere_and_resume_after_repair_completes(ssh_site):
@@ -166,7 +177,7 @@ def test_sshd_down_on_web2_changes_nothing_and_resume_after_restart_completes(ss
 
 def test_failing_reload_on_web3_rolls_back_all_three_and_nginx_still_serves_the_old_certificate(
         workspace, pki, nginx_factory, sshd_factory):
-    public = (workspace.parent / "var/data/ssh/id_ed25519.pub").read_text()
+    public = ssh_identity(workspace)
     servers = {name: sshd_factory(name, public) for name in SERVERS}
     old = pki.bundle(CN)
     nginx = nginx_factory(servers["web1"].directory, old)
@@ -252,7 +263,7 @@ def test_kill_9_during_the_swap_then_a_rerun_leaves_every_server_with_one_consis
 
 def test_shell_metacharacters_in_contract_values_and_names_never_reach_a_shell(
         workspace, pki, nginx_factory, sshd_factory, tmp_path):
-    public = (workspace.parent / "var/data/ssh/id_ed25519.pub").read_text()
+    public = ssh_identity(workspace)
     servers = {name: sshd_factory(name, public) for name in SERVERS}
     old = pki.bundle(CN)
     nginx = nginx_factory(servers["web1"].directory, old)

@@ -128,6 +128,16 @@ class SshServer:
         return "\n".join(p.read_text(errors="replace") for p in self.log)
 
 
+def ssh_identity(config: Path) -> str:
+    """Make the workspace's [install.ssh] identity (what `certflow init --ssh-key` does);
+    its public line, for authorized_keys."""
+    from workflow import config as config_mod
+    from workflow.wiring import create_ssh_identity
+    cfg = config_mod.load(config)
+    create_ssh_identity(cfg)
+    return Path(cfg["install.ssh"]["identity"] + ".pub").read_text()
+
+
 def make_unwritable(directory: Path) -> None:
     """Nobody may create files in ``directory`` (root included: the immutable flag)."""
     if os.geteuid() != 0:

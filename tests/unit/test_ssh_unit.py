@@ -194,9 +194,17 @@ def test_the_identity_is_0600_its_passphrase_comes_from_the_environment_and_erro
     assert "PRIVATE" not in err.value.message and "wrong\"" not in err.value.message
 
 
-def test_ssh_pubkey_prints_the_public_half_only(workspace):
-    shown = run_cli(workspace, "ssh", "pubkey", check=True)
-    public = (workspace.parent / "var/data/ssh/id_ed25519.pub").read_text().split()
+def test_init_with_ssh_key_makes_the_identity_and_ssh_pubkey_prints_its_public_half(tmp_path):
+    config = tmp_path / "ws/config.toml"
+    missing = run_cli(tmp_path / "none.toml", "init", str(tmp_path / "ws"), check=True)
+    assert missing.returncode == 0
+    refused = run_cli(config, "ssh", "pubkey")
+    assert refused.returncode == 2 and "init --ssh-key" in refused.stderr
+    run_cli(config, "init", "--force", "--ssh-key", str(tmp_path / "ws"), check=True)
+    identity = tmp_path / "ws/var/data/ssh/id_ed25519"
+    assert stat.S_IMODE(identity.stat().st_mode) == 0o600
+    shown = run_cli(config, "ssh", "pubkey", check=True)
+    public = (tmp_path / "ws/var/data/ssh/id_ed25519.pub").read_text().split()
     assert shown.stdout.split()[:2] == public[:2] and "PRIVATE" not in shown.stdout
 
 

@@ -20,7 +20,13 @@ def _remote_installer(ctx):
 def register(main: click.Group) -> None:
     @main.group()
     def ssh() -> None:
-        """SSH servers of contracts (servers = ["ssh://USER@HOST[:PORT]/DIR"])."""
+        """SSH servers of contracts (servers = ["ssh://USER@HOST[:PORT]/DIR"]).
+
+        \b
+        Example:
+          certflow init --ssh-key . && certflow ssh pubkey
+          certflow ssh trust web1.example.jp
+        """
 
     @ssh.command()
     @pass_ctx
