@@ -20,7 +20,7 @@ from adapters.base import Bundle
 from adapters.install.tls_probe import served_fingerprint
 from support.daemon import wait_for
 from support.helpers import ROOT, cli_json, configure, doctor, last_line, place_args, run_cli
-from support.install import CN, FILES
+from support.install import CN, FILES, daemon_until as install_daemon_until
 from support.nginx import Nginx, wait_for_fingerprint, write_bundle
 from support.sshd import SshServer, make_unwritable, make_writable, ssh_identity
 
@@ -58,11 +58,12 @@ def host_fingerprint(public_line: str) -> str:
 
 
 def write_contract(config: Path, site_servers: dict[str, SshServer], nginx: Nginx,
-                   reloads: dict[str, str] | None = None, paths: dict[str, str] | None = None) -> None:
+                   reloads: dict[str, str] | None = None, subdirs: dict[str, str] | None = None) -> None:
     reloads = {"web1": nginx.reload_command, **(reloads or {})}
     entries = []
     for name, server in site_servers.items():
-        entry = {"path": (paths or {}).get(name, server.url), "name": name}
+        below = (subdirs or {}).get(name)
+        entry = {"path": server.url + (f"/{below}" if below else ""), "name": name}
         if reloads.get(name):
             entry["reload"] = reloads[name]
         if name == "web1":
@@ -73,8 +74,10 @@ def write_contract(config: Path, site_servers: dict[str, SshServer], nginx: Ngin
                  f"servers = [{', '.join(entries)}]\n")
 
 
-@pytest.fixture
-def ssh_site(workspace, pki, nginx_factory, sshd_factory) -> SshSite:
+def build_site(workspace: Path, pki, nginx_factory, sshd_factory, *, parallel: int = 3,
+               before_contract=None, **contract) -> SshSite:
+    """Three sshd (the workspace's key authorized, host keys pinned with `ssh trust`),
+    each with the old bundle, nginx serving web1's; then the contract."""
     public = ssh_identity(workspace)
     servers = {name: sshd_factory(name, public) for name in SERVERS}
     old = pki.bundle(CN)
@@ -85,18 +88,21 @@ def ssh_site(workspace, pki, nginx_factory, sshd_factory) -> SshSite:
         trusted = run_cli(workspace, "ssh", "trust", server.host_port, check=True)
         assert host_fingerprint(server.host_public) in trusted.stdout
     configure(workspace, {"effects.max_attempts": 1, "effects.backoff_seconds": 0,
-                          "install.ssh.parallel": 3})
-    write_contract(workspace, servers, nginx)
-    return SshSite(workspace, servers, nginx, old)
+                          "install.ssh.parallel": parallel})
+    site = SshSite(workspace, servers, nginx, old)
+    if before_contract:
+        before_contract(site)
+    write_contract(workspace, servers, nginx, **contract)
+    return site
+
+
+@pytest.fixture
+def ssh_site(workspace, pki, nginx_factory, sshd_factory) -> SshSite:
+    return build_site(workspace, pki, nginx_factory, sshd_factory)
 
 
 def daemon_until(config: Path, order_id: str, states: set[str]) -> dict:
-    for _ in range(MAX_DAEMON_PASSES):
-        run_cli(config, "daemon", "--once", check=True)
-        order = cli_json(config, "order", "show", order_id)
-        if order["state"] in states:
-            return order
-    return order
+    return install_daemon_until(config, order_id, states, MAX_DAEMON_PASSES)
 
 
 def paid_order(config: Path) -> str:
@@ -177,17 +183,9 @@ def test_sshd_down_on_web2_changes_nothing_and_resume_after_restart_completes(ss
 
 def test_failing_reload_on_web3_rolls_back_all_three_and_nginx_still_serves_the_old_certificate(
         workspace, pki, nginx_factory, sshd_factory):
-    public = ssh_identity(workspace)
-    servers = {name: sshd_factory(name, public) for name in SERVERS}
-    old = pki.bundle(CN)
-    nginx = nginx_factory(servers["web1"].directory, old)
-    for name in SERVERS[1:]:
-        write_bundle(servers[name].directory, old)
-    for server in servers.values():
-        run_cli(workspace, "ssh", "trust", server.host_port, check=True)
-    configure(workspace, {"effects.max_attempts": 1, "effects.backoff_seconds": 0})
-    write_contract(workspace, servers, nginx, reloads={"web3": "sh -c 'echo reload broke >&2; exit 3'"})
-    site = SshSite(workspace, servers, nginx, old)
+    site = build_site(workspace, pki, nginx_factory, sshd_factory,
+                      reloads={"web3": "sh -c 'echo reload broke >&2; exit 3'"})
+    nginx, old = site.nginx, site.old
     before = site.files()
 
     order_id = paid_order(workspace)
@@ -263,22 +261,20 @@ def test_kill_9_during_the_swap_then_a_rerun_leaves_every_server_with_one_consis
 
 def test_shell_metacharacters_in_contract_values_and_names_never_reach_a_shell(
         workspace, pki, nginx_factory, sshd_factory, tmp_path):
-    public = ssh_identity(workspace)
-    servers = {name: sshd_factory(name, public) for name in SERVERS}
-    old = pki.bundle(CN)
-    nginx = nginx_factory(servers["web1"].directory, old)
-    for server in servers.values():
-        run_cli(workspace, "ssh", "trust", server.host_port, check=True)
     pwned = tmp_path / "pwned"
     # no '/' in a directory name: a shell running it would touch files in its cwd (home)
     token = f"certflow-pwned-{os.getpid()}"
-    odd = servers["web3"].directory / f"a;b $(touch {token}-dir) `touch {token}-tick` |x"
-    odd.mkdir()
-    configure(workspace, {"effects.max_attempts": 1, "effects.backoff_seconds": 0})
-    write_contract(workspace, servers, nginx,
-                   reloads={"web2": f"/bin/echo ok; touch {pwned}-semi $(touch {pwned}-sub) "
-                                    f"`touch {pwned}-back` | touch {pwned}-pipe"},
-                   paths={"web3": f"ssh://{servers['web3'].user}@{servers['web3'].host_port}{odd}"})
+    odd_name = f"a;b $(touch {token}-dir) `touch {token}-tick` |x"
+
+    def odd_directory(site: SshSite) -> None:
+        (site.servers["web3"].directory / odd_name).mkdir()
+
+    site = build_site(
+        workspace, pki, nginx_factory, sshd_factory, before_contract=odd_directory,
+        reloads={"web2": f"/bin/echo ok; touch {pwned}-semi $(touch {pwned}-sub) "
+                         f"`touch {pwned}-back` | touch {pwned}-pipe"},
+        subdirs={"web3": odd_name})
+    odd = site.servers["web3"].directory / odd_name
 
     refused = run_cli(workspace, "order", "place",
                       *place_args(contract=CONTRACT, common_name=f"www.$(touch {pwned}-cn).jp"))
