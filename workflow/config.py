@@ -24,8 +24,7 @@ from typing import Any
 from adapters import registry
 from adapters.base import BadInput
 from adapters.common.files import read_capped
-from adapters.common.servers import (HOST_PLACEHOLDER, check_server_entry, is_ssh_url,
-                                      verify_entries, verify_for)
+from adapters.common.servers import HOST_PLACEHOLDER, check_servers, is_ssh_url
 from adapters.settings import Section, Setting, check_value
 from states import PLANS
 from workflow.errors import ConfigError
@@ -301,32 +300,24 @@ def _contract(reader: _Reader, cid: str, body: Any) -> dict[str, Any]:
     reload_setting = _CONTRACT_KEYS["reload"]
     if verify is not None and out["verify"] is None:
         out["verify"] = verify
-    # ssh://USER@HOST[:PORT]/DIR entries stay as written; local directories are resolved
-    paths = [entry.get("path") if isinstance(entry, dict) else entry for entry in servers]
     try:
-        for i, path in enumerate(paths):
-            check_server_entry(path, f"{where}.servers[{i}]")
-        verifies = verify_entries(out["verify"], paths, f"{where}.verify")
-        own = [verify_for(entry["verify"], entry["path"], f"{where}.servers[{i}].verify")
-               if isinstance(entry, dict) and entry.get("verify") is not None
-               and isinstance(entry.get("path"), str) else None
-               for i, entry in enumerate(servers)]
+        verifies = check_servers(servers, out["verify"], where)
     except BadInput as exc:
         raise reader.error(exc.field, exc.message, "servers") from None
     targets = []
     for i, entry in enumerate(servers):
-        path = paths[i] if is_ssh_url(paths[i]) else reader.cfg.resolve(paths[i]) \
-            if isinstance(paths[i], str) else None
-        if isinstance(entry, str):
-            targets.append({"path": path, "reload": out["reload"], "verify": verifies[i]})
+        if isinstance(entry, str):  # ssh://USER@HOST[:PORT]/DIR stays as written
+            targets.append({"path": entry if is_ssh_url(entry) else reader.cfg.resolve(entry),
+                            "reload": out["reload"], "verify": verifies[i]})
         elif isinstance(entry, dict) and set(entry) <= {"path", "reload", "verify", "name"} \
                 and isinstance(entry.get("path"), str):
             at = f"{where}.servers[{i}]"
             targets.append({
-                "path": path,
+                "path": entry["path"] if is_ssh_url(entry["path"])
+                else reader.cfg.resolve(entry["path"]),
                 "reload": reader.value(reload_setting, entry["reload"], f"{at}.reload")
                 if entry.get("reload") is not None else None,
-                "verify": own[i],
+                "verify": verifies[i],
                 "name": entry.get("name")})
         else:
             raise reader.error(f"{where}.servers", f"{where}.servers[{i}] must be a directory or "

@@ -84,6 +84,19 @@ def check_server_entry(entry: str, field: str) -> None:
         parse_ssh_url(entry, field)
 
 
+def check_servers(servers: Sequence[Any], verify: Any, where: str) -> list[str | None]:
+    """Config: check a contract's ``servers`` (ssh:// entries) and ``verify`` (one for all,
+    a ``{host}`` template, or one per server); each entry's verify (a table's own, or the
+    contract's). BadInput naming the entry otherwise."""
+    paths = [entry.get("path") if isinstance(entry, dict) else entry for entry in servers]
+    for i, path in enumerate(paths):
+        check_server_entry(path, f"{where}.servers[{i}]")
+    shared = verify_entries(verify, paths, f"{where}.verify")
+    return [(verify_for(entry["verify"], entry["path"], f"{where}.servers[{i}].verify")
+             if entry.get("verify") is not None and isinstance(entry.get("path"), str) else None)
+            if isinstance(entry, dict) else shared[i] for i, entry in enumerate(servers)]
+
+
 def verify_entries(verify: Any, servers: Sequence[str], field: str) -> list[str | None]:
     """A contract's ``verify``, per server: None, one ``host:port`` for all, a template
     with ``{host}`` (the SSH server's host), or a list of one per server.
@@ -147,5 +160,5 @@ def install_targets(entries: Iterable[dict]) -> list[Target]:
     return targets
 
 
-__all__ = ["SshAddress", "install_targets", "is_ssh_url", "parse_ssh_url", "verify_entries",
-           "check_server_entry", "format_host_port"]
+__all__ = ["SshAddress", "check_servers", "install_targets", "is_ssh_url", "parse_ssh_url",
+           "verify_entries", "check_server_entry", "format_host_port"]

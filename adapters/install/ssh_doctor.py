@@ -31,7 +31,7 @@ class ServerCheck:
 
 def check_servers(ssh: dict, targets: Sequence[Target]) -> list[ServerCheck]:
     """Every ``ssh://`` target checked, ``[install.ssh] parallel`` at a time, in order."""
-    remote = list({t.path: t for t in targets if is_ssh_url(t.path)}.values())
+    remote = list({(t.path, t.reload): t for t in targets if is_ssh_url(t.path)}.values())
     if not remote:
         return []
     try:

@@ -144,6 +144,9 @@ def test_three_servers_get_identical_files_and_nginx_serves_the_new_certificate(
     installed = (ssh_site.servers["web1"].directory / CN / "privkey.pem").read_text().splitlines()
     for secret in ("PRIVATE KEY", identity[1], installed[1]):
         assert secret not in logs
+    # one login per server for the whole install (stage, swap, reload reuse it)
+    for server in ssh_site.servers.values():
+        assert server.sshd_log().count("Accepted publickey") == 1, server.sshd_log()
 
 
 def test_unwritable_dir_on_web3_changes_nothing_anywhere_and_resume_after_repair_completes(ssh_site):
@@ -306,3 +309,12 @@ def test_doctor_checks_each_ssh_server_and_names_the_broken_one(ssh_site):
     finally:
         make_writable(ssh_site.servers["web3"].directory)
     assert unwritable.returncode == 1 and "web3" in last_line(unwritable), last_line(unwritable)
+    assert "not writable" in last_line(unwritable)
+
+    with open(ssh_site.config, "a") as fh:  # another contract on web3, reloading with a typo
+        fh.write(f'\n[contracts."C-7002"]\nplan = "basic"\nservers = [{{path = '
+                 f'{json.dumps(ssh_site.servers["web3"].url)}, name = "web3", '
+                 f'reload = "systemctl-typo reload nginx"}}]\n')
+    missing = doctor(ssh_site.config)
+    assert missing.returncode == 1 and "web3" in last_line(missing)
+    assert "systemctl-typo" in last_line(missing) and "not found" in last_line(missing)
