@@ -149,39 +149,32 @@ def test_three_servers_get_identical_files_and_nginx_serves_the_new_certificate(
         assert server.sshd_log().count("Accepted publickey") == 1, server.sshd_log()
 
 
+def held_then_resumed(site: SshSite, server: str, step: str, repair) -> None:
+    """With one server broken: the order holds naming it and the step, no server changed,
+    nginx still serves the old certificate; after ``repair()``, resume installs everywhere."""
+    before = site.files()
+    order_id = paid_order(site.config)
+    held = daemon_until(site.config, order_id, {"on_hold", "installed"})
+
+    assert held["state"] == "on_hold", held
+    assert server in held["reason"] and f"at {step}" in held["reason"], held["reason"]
+    assert site.files() == before
+    assert served_fingerprint(site.nginx.host_port, CN) == fingerprint_of(site.old.certificate_pem)
+
+    repair()
+    run_cli(site.config, "order", "resume", order_id, check=True)
+    assert_installed_everywhere(site, daemon_until(site.config, order_id, {"installed", "on_hold"}))
+
+
 def test_unwritable_dir_on_web3_changes_nothing_anywhere_and_resume_after_repair_completes(ssh_site):
     site_dir = ssh_site.servers["web3"].directory / CN
     make_unwritable(site_dir)
-    before = ssh_site.files()
-    order_id = paid_order(ssh_site.config)
-    held = daemon_until(ssh_site.config, order_id, {"on_hold", "installed"})
-
-    assert held["state"] == "on_hold", held
-    assert "web3" in held["reason"] and "stage" in held["reason"], held["reason"]
-    assert ssh_site.files() == before
-    old = fingerprint_of(ssh_site.old.certificate_pem)
-    assert served_fingerprint(ssh_site.nginx.host_port, CN) == old
-
-    make_writable(site_dir)
-    run_cli(ssh_site.config, "order", "resume", order_id, check=True)
-    assert_installed_everywhere(ssh_site, daemon_until(ssh_site.config, order_id,
-                                                       {"installed", "on_hold"}))
+    held_then_resumed(ssh_site, "web3", "stage", lambda: make_writable(site_dir))
 
 
 def test_sshd_down_on_web2_changes_nothing_and_resume_after_restart_completes(ssh_site):
     ssh_site.servers["web2"].stop()
-    before = ssh_site.files()
-    order_id = paid_order(ssh_site.config)
-    held = daemon_until(ssh_site.config, order_id, {"on_hold", "installed"})
-
-    assert held["state"] == "on_hold", held
-    assert "web2" in held["reason"] and "connect" in held["reason"], held["reason"]
-    assert ssh_site.files() == before
-
-    ssh_site.servers["web2"].start()
-    run_cli(ssh_site.config, "order", "resume", order_id, check=True)
-    assert_installed_everywhere(ssh_site, daemon_until(ssh_site.config, order_id,
-                                                       {"installed", "on_hold"}))
+    held_then_resumed(ssh_site, "web2", "connect", ssh_site.servers["web2"].start)
 
 
 def test_failing_reload_on_web3_rolls_back_all_three_and_nginx_still_serves_the_old_certificate(
