@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl;
+# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl, sshd;
 # promtool (Debian package prometheus) checks the documented alert rules.
 system-deps:
 	@missing=""; \
@@ -25,6 +25,7 @@ system-deps:
 	command -v faketime >/dev/null 2>&1 || missing="$$missing faketime"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \

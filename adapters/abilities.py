@@ -79,6 +79,24 @@ class SweepsLeftovers(Protocol):
     def sweep_leftovers(self, targets: Sequence[Target]) -> list[str]: ...
 
 
+@runtime_checkable
+class ChecksServers(Protocol):
+    """``certflow doctor``: reach each remote server, log in, test its directory and reload
+    program; one result per server with ``target``, ``step`` (None: passed) and ``detail``."""
+
+    def check_servers(self, targets: Sequence[Target]) -> list: ...
+
+
+@runtime_checkable
+class LogsInRemotely(Protocol):
+    """An installer that logs in to servers with its own key and pinned host keys."""
+
+    def public_key(self) -> str: ...
+
+    def trust_host(self, host_port: str, expect: str | None = None,
+                   replace: bool = False) -> tuple[str, bool]: ...
+
+
 #: an approval URL's token (``…?token=<TOKEN>``), as a CA that takes approvals mails it
 APPROVAL_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_\-]{16,})")
 

@@ -30,7 +30,7 @@ DEFAULT_KINDS = {"ca": "local", "notify": "folder"}
 #: adapter sections → the package whose ``SECTION`` declares the keys every kind shares
 #: (or all keys, for a section without kinds)
 SECTIONS: dict[str, str] = {name: f"adapters.{name}" for name in
-                            ("ca", "validation", "contacts", "notify", "install")}
+                            ("ca", "validation", "contacts", "notify", "install", "install.ssh")}
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import Any
 from adapters import registry
 from adapters.base import BadInput
 from adapters.common.files import read_capped
+from adapters.common.servers import HOST_PLACEHOLDER, check_servers, is_ssh_url
 from adapters.settings import Section, Setting, check_value
 from states import LIFECYCLE, PLANS
 from workflow.errors import ConfigError, ValidationError
@@ -119,7 +120,7 @@ CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
 )}
 #: the order sections appear in docs/config.md
 SECTION_ORDER = ("store", "keys", "ca", "validation", "contacts", "notify", "install", "effects",
-                 "deadlines", "renewal", "policy", "daemon")
+                 "deadlines", "renewal", "policy", "daemon", "install.ssh")
 
 CONTRACT_STATUSES = ("active", "suspended", "expired", "cancelled")
 CONTRACT_SETTINGS: tuple[Setting, ...] = (
@@ -133,12 +134,14 @@ CONTRACT_SETTINGS: tuple[Setting, ...] = (
             "application-only (the customer sends a CSR and installs the delivered certificate)."),
     Setting("webroot", "path", None, "This site's document root for validation files (default "
             "`[validation] webroot`)."),
-    Setting("servers", "list", None, "Install targets: directories, or tables `{path, reload, "
-            "verify, name}`; several = a load-balanced group, installed all-or-nothing with one key."),
+    Setting("servers", "list", None, "Install targets: directories, `ssh://USER@HOST[:PORT]/DIR` "
+            "(see [install.ssh]), or tables `{path, reload, verify, name}`; several = a "
+            "load-balanced group, installed all-or-nothing with one key."),
     Setting("reload", "string", None, "Command run after the files are swapped in (e.g. "
             "`systemctl reload nginx`).", syntax="command"),
     Setting("verify", "string", None, "`host:port` whose TLS handshake must then present the "
-            "new certificate.", syntax="host:port"),
+            "new certificate; `{host}:443` means each SSH server's host; a list gives one "
+            "`host:port` per server.", syntax="host:port"),
 )
 _CONTRACT_KEYS = {s.key: s for s in CONTRACT_SETTINGS}
 #: a contract id names a directory under install.root: one plain path component
@@ -265,8 +268,8 @@ def from_dict(raw: dict, path: Path, text: str = "") -> Config:
             raise reader.error(name, f"{name} must be a table")
     for name in SECTION_ORDER:
         keys = declared(name)
-        cfg.sections[name] = reader.table(raw.get(name, {}), {k: d.setting for k, d in keys.items()},
-                                          name)
+        cfg.sections[name] = reader.table(_raw_section(raw, name),
+                                          {k: d.setting for k, d in keys.items()}, name)
         kind = cfg.sections[name].get("kind")
         for key, d in keys.items():
             if d.setting.required and (not d.kinds or kind in d.kinds) and cfg[name][key] is None:
@@ -279,6 +282,15 @@ def from_dict(raw: dict, path: Path, text: str = "") -> Config:
     for cid, body in contracts.items():
         cfg.contracts[cid] = _contract(reader, cid, body)
     return cfg
+
+
+def _raw_section(raw: dict, name: str) -> dict:
+    """``[a.b]`` is table ``b`` inside ``[a]``: given to section "a.b", not to "a"."""
+    parent, _, child = name.partition(".")
+    table = raw.get(parent, {})
+    if child:
+        return table.get(child, {}) if isinstance(table, dict) else {}
+    return {k: v for k, v in table.items() if not (f"{name}.{k}" in SECTION_ORDER and isinstance(v, dict))}
 
 
 def _check_store_path(reader: _Reader) -> None:
@@ -305,10 +317,15 @@ def _contract(reader: _Reader, cid: str, body: Any) -> dict[str, Any]:
                            "'.', '_' and '-' (it names a directory under install.root)", cid)
     if not isinstance(body, dict):
         raise reader.error(where, f"{where} must be a table", cid)
+    verify = body.get("verify")  # a list (one per server) or a {host} template: checked below
+    if isinstance(verify, list) or (isinstance(verify, str) and HOST_PLACEHOLDER in verify):
+        body = {k: v for k, v in body.items() if k != "verify"}
     out: dict[str, Any] = {"id": cid, **reader.table(body, _CONTRACT_KEYS, where)}
     if out["plan"] is None:
         raise reader.error(f"{where}.plan", f"{where}.plan is required: one of {', '.join(PLANS)}",
                            cid)
+    if verify is not None and out["verify"] is None:
+        out["verify"] = verify
     out["targets"] = contract_targets(reader, cid, out)
     return out
 
@@ -318,21 +335,25 @@ def contract_targets(reader: _Reader, cid: str, out: dict[str, Any]) -> list[dic
     one place a ``servers`` entry becomes a target: config seeds and the contract book)."""
     where = f"contracts.{cid}"
     servers = out["servers"] or [str(Path(reader.cfg["install"]["root"]) / cid)]
-    reload_setting, verify_setting = _CONTRACT_KEYS["reload"], _CONTRACT_KEYS["verify"]
+    reload_setting = _CONTRACT_KEYS["reload"]
+    try:
+        verifies = check_servers(servers, out["verify"], where)
+    except BadInput as exc:
+        raise reader.error(exc.field, exc.message, "servers") from None
     targets = []
     for i, entry in enumerate(servers):
-        if isinstance(entry, str):
-            targets.append({"path": reader.cfg.resolve(entry), "reload": out["reload"],
-                            "verify": out["verify"]})
+        if isinstance(entry, str):  # ssh://USER@HOST[:PORT]/DIR stays as written
+            targets.append({"path": entry if is_ssh_url(entry) else reader.cfg.resolve(entry),
+                            "reload": out["reload"], "verify": verifies[i]})
         elif isinstance(entry, dict) and set(entry) <= {"path", "reload", "verify", "name"} \
                 and isinstance(entry.get("path"), str):
             at = f"{where}.servers[{i}]"
             targets.append({
-                "path": reader.cfg.resolve(entry["path"]),
+                "path": entry["path"] if is_ssh_url(entry["path"])
+                else reader.cfg.resolve(entry["path"]),
                 "reload": reader.value(reload_setting, entry["reload"], f"{at}.reload")
                 if entry.get("reload") is not None else None,
-                "verify": reader.value(verify_setting, entry["verify"], f"{at}.verify")
-                if entry.get("verify") is not None else None,
+                "verify": verifies[i],
                 "name": entry.get("name")})
         else:
             raise reader.error(f"{where}.servers", f"{where}.servers[{i}] must be a directory or "

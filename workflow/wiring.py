@@ -113,13 +113,18 @@ def trust_roots(config: Config, ca: CertificateAuthority) -> list[str]:
     return roots
 
 
+def installer(config: Config) -> Installer:
+    """Local directories and ``ssh://`` servers, all-or-nothing."""
+    from adapters.install.ssh_installer import ServerGroupInstaller
+    return ServerGroupInstaller(config["install.ssh"], run_timeout=config["install"]["timeout"])
+
+
 def wire(config: Config, clock) -> Adapters:
-    from adapters.install.local import LocalInstaller
     vault = master_key_vault(config)
     notify = notifier(config, clock)
     ca = certificate_authority(config, vault, clock, notify)
     return Adapters(config=config, vault=vault, ca=ca, validator=validator(config),
-                    notifier=notify, installer=LocalInstaller(run_timeout=config["install"]["timeout"]),
+                    notifier=notify, installer=installer(config),
                     contacts=contact_finder(config), trust_roots=trust_roots(config, ca),
                     clock=clock, keys=CryptoKeyMaker())
 
@@ -131,3 +136,10 @@ def create_master_key(config: Config) -> None:
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     KeyVault.create_file(path)
+
+
+def create_ssh_identity(config: Config) -> bool:
+    """``certflow init``: make ``[install.ssh] identity`` unless there is one."""
+    from adapters.install.ssh_keys import create_identity
+    ssh = config["install.ssh"]
+    return create_identity(ssh["identity"], ssh["passphrase_env"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -136,11 +137,14 @@ class AllOrNothingInstaller:
     (with short pauses) before a target counts as serving the wrong certificate.
     """
 
-    def __init__(self, verify_timeout: float = 10.0, verify_attempts: int = 5) -> None:
-        if verify_attempts < 1:
-            raise ValueError("verify_attempts must be at least 1")
+    def __init__(self, verify_timeout: float = 10.0, verify_attempts: int = 5,
+                 parallel: int = 1) -> None:
+        if verify_attempts < 1 or parallel < 1:
+            raise ValueError("verify_attempts and parallel must be at least 1")
         self.verify_timeout = verify_timeout
         self.verify_attempts = verify_attempts
+        #: targets worked on at once in each step (1: one after the other)
+        self.parallel = parallel
 
     def open_session(self, target: Target, directory: str) -> TargetSession:
         """A session that installs into ``<target.path>/<directory>/``."""
@@ -155,17 +159,13 @@ class AllOrNothingInstaller:
         swapped: list[TargetSession] = []
         reloaded: list[TargetSession] = []
         try:
-            for session in sessions:
-                _step(session, "stage", lambda s=session: s.stage(files))
-            for session in sessions:
-                swapped.append(session)  # first, so a half-swapped target is rolled back too
-                _step(session, "swap", session.swap)
-            for session in sessions:
-                reloaded.append(session)  # a failed reload may have half-happened
-                _step(session, "reload", session.reload)
-            for session in sessions:
-                if session.target.verify:
-                    self._verify(session.target, bundle.common_name, expected)
+            self._each(sessions, "stage", lambda s: s.stage(files), [])
+            # started sessions are listed first, so a half-swapped target is rolled back
+            # too, and a half-happened reload is repeated after the rollback
+            self._each(sessions, "swap", lambda s: s.swap(), swapped)
+            self._each(sessions, "reload", lambda s: s.reload(), reloaded)
+            self._each([s for s in sessions if s.target.verify], "verify",
+                       lambda s: self._verify(s.target, bundle.common_name, expected), [])
         except BaseException as exc:
             failed = _roll_back(swapped, reloaded)
             if isinstance(exc, TransientError) and failed:
@@ -178,6 +178,22 @@ class AllOrNothingInstaller:
             "installed certificate %s for %s on %s",
             expected[:FINGERPRINT_SHOWN], bundle.common_name, ", ".join(t.name for t in targets),
         )
+
+    def _each(self, sessions: Sequence[TargetSession], step: str, action,
+              started: list[TargetSession]) -> None:
+        """``action`` on every session, ``parallel`` at a time; after all finished, raise
+        the first target's failure (in target order)."""
+        if self.parallel == 1 or len(sessions) < 2:
+            for session in sessions:
+                started.append(session)
+                _step(session, step, lambda s=session: action(s))
+            return
+        started.extend(sessions)
+        with ThreadPoolExecutor(min(self.parallel, len(sessions)), "certflow-install") as pool:
+            futures = [pool.submit(_step, s, step, lambda s=s: action(s)) for s in sessions]
+        for future in futures:
+            if future.exception() is not None:
+                raise future.exception()
 
     def _verify(self, target: Target, common_name: str, expected: str) -> None:
         served = reason = ""
@@ -212,7 +228,7 @@ def _step(session: TargetSession, step: str, action) -> None:
     except (StepFailed, OSError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise TransientError(
-            f"install on server {target.name} ({target.path}) failed: {detail}",
+            f"install on server {target.name} ({target.path}) failed at {step}: {detail}",
             target=target.name, path=target.path, step=step, detail=detail,
         ) from exc
 

@@ -18,11 +18,10 @@ from adapters.install.tls_probe import served_fingerprint
 from support import mailfolder
 from support.nginx import Nginx, wait_for_fingerprint, write_bundle
 from support.helpers import cli_json, configure, place_args, run_cli
-from support.install import CN, FILES
+from support.install import CN, FILES, daemon_until
 
 CONTRACT = "C-5001"
 SERVERS = ("web1", "web2", "web3")
-MAX_DAEMON_PASSES = 6
 
 
 @dataclass
@@ -71,16 +70,6 @@ def ha_site(workspace, tmp_path, pki, nginx_factory) -> HASite:
     configure(workspace, {"effects.max_attempts": 3, "effects.backoff_seconds": 0})
     add_ha_contract(workspace, dirs, nginx)
     return HASite(workspace, dirs, nginx, old)
-
-
-def daemon_until(config: Path, order_id: str, states: set[str]) -> dict:
-    """Run `daemon --once` passes until the order is in one of ``states``."""
-    for _ in range(MAX_DAEMON_PASSES):
-        run_cli(config, "daemon", "--once", check=True)
-        order = cli_json(config, "order", "show", order_id)
-        if order["state"] in states:
-            return order
-    return order
 
 
 def test_broken_server_holds_the_order_and_after_repair_all_three_serve_the_issued_certificate(ha_site):

@@ -46,3 +46,14 @@ def servers(tmp_path) -> Path:
     root = tmp_path / "servers"
     root.mkdir()
     return root
+
+
+def daemon_until(config: Path, order_id: str, states: set[str], passes: int = 6) -> dict:
+    """Run `daemon --once` passes until the order is in one of ``states``; the order."""
+    from support.helpers import cli_json, run_cli
+    for _ in range(passes):
+        run_cli(config, "daemon", "--once", check=True)
+        order = cli_json(config, "order", "show", order_id)
+        if order["state"] in states:
+            return order
+    return order

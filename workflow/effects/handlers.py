@@ -8,7 +8,8 @@ from datetime import timedelta
 from typing import Callable
 
 from adapters.base import (Application, Bundle, Challenge, DistinguishedName, Issued, Notice,
-                           PermanentError, Refused, Target)
+                           PermanentError, Refused)
+from adapters.common.servers import install_targets
 from states.guards import application_only
 from states.policy import requested_lifetime
 from workflow.clock import parse_iso
@@ -169,8 +170,7 @@ def install(ctx: EffectContext):
     if contract is None:
         raise PermanentError(f"contract {order.contract} of order {order.id} is no longer known: "
                              "put it back (or its servers) to install", value=order.contract)
-    targets = [Target(name=t.get("name") or t["path"].rstrip("/").rsplit("/", 1)[-1], path=t["path"],
-                      reload=t.get("reload"), verify=t.get("verify")) for t in contract["targets"]]
+    targets = install_targets(contract["targets"])
     a.installer.install(Bundle(order.common_name, cert_pem, chain_pem, key_pem,
                                ctx.job["idem_key"]), targets)
     return Outcome("install", {"servers": [t.name for t in targets]})

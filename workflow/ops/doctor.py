@@ -20,6 +20,7 @@ from typing import Callable
 
 import click
 
+from adapters.common.servers import is_ssh_url
 from workflow.errors import ConfigError
 
 
@@ -211,7 +212,7 @@ def check_targets(config) -> tuple[str, str]:
     for cid, c in config.contracts.items():
         for target in c["targets"]:
             path = target["path"]
-            if path in tested:
+            if path in tested or is_ssh_url(path):  # SSH servers: check_ssh_servers
                 continue
             try:
                 tested[path] = _writable(path)
@@ -228,6 +229,30 @@ def check_targets(config) -> tuple[str, str]:
     if not tested:
         return "note", "no contracts, so no install targets"
     return "ok", f"{len(tested)} install directories writable"
+
+
+def ssh_targets(config) -> list:
+    from adapters.common.servers import install_targets
+    return [t for c in config.contracts.values() for t in install_targets(c["targets"])
+            if is_ssh_url(t.path)]
+
+
+def check_ssh_servers(config) -> tuple[str, str]:
+    """Each SSH server: connect, host key, login, DIR writable, reload program present."""
+    from adapters.abilities import ChecksServers
+    from workflow.wiring import installer
+    targets, servers = ssh_targets(config), installer(config)
+    if not isinstance(servers, ChecksServers):
+        return "note", "the installer cannot check SSH servers"
+    checks = servers.check_servers(targets)
+    bad = [c for c in checks if c.step]
+    if bad:
+        first = bad[0]
+        raise Failed(f"SSH server {first.target.name} ({first.target.path}) failed at "
+                     f"{first.step}: {first.detail}",
+                     "; ".join(f"{c.target.name} ({c.target.path}) {c.step}: {c.detail}"
+                               for c in bad)) from None
+    return "ok", f"{len(checks)} SSH servers: login, directory writable, reload program present"
 
 
 def check_notifier(config) -> tuple[str, str]:
@@ -307,6 +332,8 @@ def run_doctor(config_path: str | os.PathLike) -> int:
     results.append(_run("ca", lambda: check_ca(config, vault_box[0] if vault_box else None)))
     results.append(_run("webroot", lambda: check_webroots(config)))
     results.append(_run("install", lambda: check_targets(config)))
+    if ssh_targets(config):
+        results.append(_run("ssh", lambda: check_ssh_servers(config)))
     results.append(_run("notifier", lambda: check_notifier(config)))
     if config["contacts"]["whois"] or config["contacts"]["rdap"]:
         results.append(_run("contacts", lambda: check_contacts(config)))

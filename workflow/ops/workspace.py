@@ -15,11 +15,11 @@ def default_config_text() -> str:
     return resources.files("workflow").joinpath("defaults/config.toml").read_text(encoding="utf-8")
 
 
-def init_workspace(directory: Path, force: bool = False) -> Path:
+def init_workspace(directory: Path, force: bool = False, ssh_key: bool = False) -> Path:
     from workflow import config as config_mod
     from workflow.clock import SystemClock
     from workflow.engine import Engine
-    from workflow.wiring import create_master_key
+    from workflow.wiring import create_master_key, create_ssh_identity
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "config.toml"
@@ -30,6 +30,8 @@ def init_workspace(directory: Path, force: bool = False) -> Path:
     config = config_mod.load(path)
     ensure_workspace(config)
     create_master_key(config)  # the only place a master key is made
+    if ssh_key:
+        create_ssh_identity(config)
     engine = Engine(config_mod.load(path), SystemClock())
     engine.adapters  # makes the local CA
     engine.close()

@@ -38,15 +38,17 @@ def main(ctx: click.Context, config_path: str, verbose: bool, log_format: str | 
 @main.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="overwrite an existing config.toml.")
+@click.option("--ssh-key", is_flag=True, help="also make [install.ssh] identity, the key "
+              "certflow logs in to ssh:// servers with (see `certflow ssh pubkey`).")
 @handle_errors
-def init(directory: str, force: bool) -> None:
+def init(directory: str, force: bool, ssh_key: bool) -> None:
     """Write config.toml and the data directories (embedded defaults) into DIRECTORY.
 
     \b
     Example: certflow init /srv/certflow
     """
     from workflow.ops.workspace import init_workspace
-    path = init_workspace(Path(directory), force=force)
+    path = init_workspace(Path(directory), force=force, ssh_key=ssh_key)
     click.echo(f"workspace ready: {path}")
 
 
@@ -59,3 +61,7 @@ from workflow.ops.cli import application as cli_application, contract as cli_con
 
 cli_application.register(main)
 cli_contract.register(main)
+
+from workflow.ops.cli import ssh as cli_ssh  # noqa: E402
+
+cli_ssh.register(main)
