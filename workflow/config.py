@@ -39,6 +39,10 @@ CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
                 choices=("full", "normal", "extra")),
         Setting("busy_timeout_ms", "integer", 15000, "How long a command waits for another "
                 "process's write transaction before failing.", minimum=0),
+        Setting("url", "string", None, "PostgreSQL instead of the SQLite file: "
+                "`postgresql://USER@HOST:PORT/DB` (several daemons on several hosts share it; "
+                "a password belongs in ~/.pgpass, not here). `path` and `synchronous` are then "
+                "unused; `busy_timeout_ms` is PostgreSQL's lock_timeout."),
     )),
     Section("keys", "Private keys certflow makes for full-service orders, and the master key "
             "that encrypts them at rest.", (
@@ -255,6 +259,12 @@ def from_dict(raw: dict, path: Path, text: str = "") -> Config:
 
 def _check_store_path(reader: _Reader) -> None:
     """The database file can be made: it is not a directory and no existing parent is a file."""
+    url = reader.cfg["store"].get("url")
+    if url is not None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise reader.error("store.url", f"store.url must start with postgresql:// "
+                               f"(got {url.split(':', 1)[0]}:…)", "url")
+        return
     path = Path(reader.cfg["store"]["path"])
     if path.is_dir():
         raise reader.error("store.path", f"store.path {path} is a directory, not a database file",

@@ -64,7 +64,7 @@ class Engine:
         self.machine = OrderMachine(lifecycle, config["deadlines"])
         st = config["store"]
         self.store: Store = store or open_store(st["path"], st["synchronous"],
-                                                st["busy_timeout_ms"])
+                                                st["busy_timeout_ms"], st.get("url"))
         self._states = {s.name: s for s in lifecycle.states}
         self._rules = {t.name: t for t in lifecycle.trigger_rules}
         self._after_commit: list[Callable[[], None]] = []

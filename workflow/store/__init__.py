@@ -7,8 +7,13 @@ from workflow.store.base import Store, Transaction
 from workflow.store.sqlite import SQLiteStore
 
 
-def open_store(path: str, synchronous: str = "full", busy_timeout_ms: int = 15000) -> Store:
-    """The store for ``[store]`` of config.toml (SQLite is the one backend today)."""
+def open_store(path: str, synchronous: str = "full", busy_timeout_ms: int = 15000,
+               url: str | None = None) -> Store:
+    """The store for ``[store]`` of config.toml: PostgreSQL when ``url`` is set, else the
+    SQLite file at ``path``."""
+    if url:
+        from workflow.store.postgres import PostgresStore  # psycopg only when asked for
+        return PostgresStore(url, busy_timeout_ms)
     return SQLiteStore(path, synchronous, busy_timeout_ms)
 
 

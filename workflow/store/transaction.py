@@ -37,6 +37,12 @@ def _update_sql(columns: tuple[str, ...]) -> str:
 class Transaction:
     """Every statement a command writes with. Rows go in and come out as dicts."""
 
+    # dialect twins (workflow/store/dialect.py): SQLite's BEGIN IMMEDIATE already keeps
+    # every other writer out; PostgreSQL's transaction locks the rows it reads to change
+    LOCK_ROW = ""    # a row this command will change (PostgreSQL: FOR UPDATE)
+    CLAIM_ROWS = ""  # rows one worker takes; others pass them by (FOR UPDATE SKIP LOCKED)
+    integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
@@ -73,7 +79,7 @@ class Transaction:
         return True
 
     def load_order(self, order_id: str) -> dict | None:
-        row = self.conn.execute(_SELECT_ORDER, (order_id,)).fetchone()
+        row = self.conn.execute(_SELECT_ORDER + self.LOCK_ROW, (order_id,)).fetchone()
         return dict(row) if row is not None else None
 
     def update_order(self, order_id: str, version: int, updates: dict) -> int | None:
@@ -92,7 +98,7 @@ class Transaction:
     def due_deadlines(self, stamp: str, limit: int, skip: set[str]) -> list[dict]:
         return [dict(r) for r in self.conn.execute(
             f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE deadline_at <= ? "
-            "ORDER BY deadline_at LIMIT ?", (stamp, limit + len(skip)))
+            f"ORDER BY deadline_at LIMIT ?{self.CLAIM_ROWS}", (stamp, limit + len(skip)))
             if r["id"] not in skip][:limit]
 
     def order_for_application(self, application_id: str) -> str | None:
@@ -122,8 +128,8 @@ class Transaction:
                 self.append_events(events)
                 if certificate:
                     self.put_certificate(certificate, replace=False)
-        except sqlite3.IntegrityError as exc:
-            return str(exc)
+        except self.integrity_errors as exc:
+            return str(exc).splitlines()[0]
         return None
 
     def insert_key(self, order_id: str, algorithm: str, sealed: bytes, stamp: str) -> None:
@@ -150,7 +156,7 @@ class Transaction:
         """Free due rows (no lease, or a lapsed one)."""
         return [dict(r) for r in self.conn.execute(
             "SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? "
-            "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_at, id LIMIT ?",
+            f"AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_at, id LIMIT ?{self.CLAIM_ROWS}",
             (stamp, stamp, limit + len(skip))) if r["id"] not in skip][:limit]
 
     def lease_owners(self, stamp: str, except_owner: str) -> list[str]:
@@ -162,7 +168,7 @@ class Transaction:
     def leased_effects(self, stamp: str, owners: list[str]) -> list[dict]:
         return [dict(r) for r in self.conn.execute(
             f"SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? AND lease_until > ? "
-            f"AND lease_owner IN ({', '.join('?' * len(owners))}) ORDER BY next_at, id",
+            f"AND lease_owner IN ({', '.join('?' * len(owners))}) ORDER BY next_at, id{self.CLAIM_ROWS}",
             (stamp, stamp, *owners))]
 
     def lease(self, ids: list[int], owner: str, until: str) -> None:
