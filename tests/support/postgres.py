@@ -122,6 +122,8 @@ def backend(request) -> dict:
     """config.toml settings for each backend: {} (SQLite, the default) or store.url."""
     if request.param == "sqlite":
         return {}
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("SQLite only")
     return {"store.url": request.getfixturevalue("pg_url")}
 
 

@@ -137,6 +137,21 @@ class Connection:
         return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
 
+class _Autocommit:
+    """``store.conn`` outside a transaction: each statement on its own."""
+
+    def __init__(self, store: "PostgresStore") -> None:
+        self._store = store
+
+    def execute(self, sql: str, args=()) -> _Cursor:
+        with self._store.reading() as conn:
+            return conn.execute(sql, args)
+
+    def executemany(self, sql: str, rows) -> _Cursor:
+        with self._store.reading() as conn:
+            return conn.executemany(sql, rows)
+
+
 class PostgresStore(SQLiteStore):
     """One PostgreSQL database (see the module docstring). The read methods are
     SQLiteStore's; the plumbing below is PostgreSQL's."""
@@ -197,13 +212,11 @@ class PostgresStore(SQLiteStore):
             raise StoreUnavailable("unreachable", self.path) from None
 
     @property
-    def conn(self) -> Connection:
-        """The connection of the current transaction or snapshot (tools and tests)."""
+    def conn(self):
+        """The connection of the current transaction or snapshot; outside them, one that
+        runs each statement on a pooled connection in autocommit (tools and tests)."""
         pinned = getattr(self._local, "conn", None)
-        if pinned is None:
-            raise RuntimeError("PostgresStore.conn is only there inside transaction() or "
-                               "snapshot()")
-        return pinned
+        return pinned if pinned is not None else _Autocommit(self)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

@@ -12,7 +12,8 @@ statements to :data:`PG_DATA`, keyed by the migration's name; they run after its
 Types: TEXT stays TEXT, INTEGER becomes BIGINT, BLOB BYTEA, REAL/FLOAT DOUBLE PRECISION.
 An ``INTEGER PRIMARY KEY`` (SQLite's rowid alias) becomes an identity column; every
 other table gets a ``rowid`` identity column, so ``ORDER BY rowid`` means insertion
-order in both databases.
+order in both databases. (A column added later by ALTER TABLE comes after ``rowid``:
+statements that insert into such a table name their columns.)
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def _create_table(sql: str) -> str:
         body = re.sub(r'("?\w+"?)\s+INTEGER\s+PRIMARY\s+KEY', rf"\1 {IDENTITY} PRIMARY KEY",
                       body, count=1, flags=re.IGNORECASE)
     else:
-        body = f'\n   "rowid" {IDENTITY},{body}'
+        # last, so an INSERT without a column list fills the SQLite columns as before
+        body = f'{body.rstrip().removesuffix(")").rstrip()},\n   "rowid" {IDENTITY}\n)'
     body = re.sub(r"\b(INTEGER|BLOB|REAL|FLOAT)\b",
                   lambda m: _TYPES[m[1].upper()], body, flags=re.IGNORECASE)
     return f"{head}({body}"
