@@ -75,6 +75,12 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def migrate(url: str) -> None:
+    """Make certflow's tables, as `certflow init` does for a SQLite workspace."""
+    from workflow.store.postgres import PostgresStore
+    PostgresStore(url).close()
+
+
 def database_url(base: str, name: str) -> str:
     head, _, _ = base.rpartition("/")
     return f"{head}/{name}"
@@ -124,7 +130,9 @@ def backend(request) -> dict:
         return {}
     if request.node.get_closest_marker("sqlite_only"):
         pytest.skip("SQLite only")
-    return {"store.url": request.getfixturevalue("pg_url")}
+    url = request.getfixturevalue("pg_url")
+    migrate(url)
+    return {"store.url": url}
 
 
 @pytest.fixture
@@ -133,3 +141,39 @@ def workspace_both(tmp_path, backend) -> Path:
     ``@pytest.fixture def workspace(workspace_both): return workspace_both``."""
     from support.helpers import make_workspace
     return make_workspace(tmp_path / "ws", backend)
+
+
+def sql(url: str, query: str, args: tuple = ()) -> list[tuple]:
+    """Run one statement (SQLite dialect, ``?`` placeholders, as the tests write them)
+    on a PostgreSQL database, committed; its rows if it returns any."""
+    import psycopg
+    from workflow.store.dialect import postgres
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(postgres(query), args)
+        return cur.fetchall() if cur.description else []
+
+
+def store_sql(config, query: str, args: tuple = ()) -> list[tuple]:
+    """One statement on the store a config.toml names, whichever backend it is."""
+    import sqlite3
+
+    from workflow import config as config_mod
+    store = config_mod.load(config)["store"]
+    if store.get("url"):
+        return sql(store["url"], query, args)
+    with sqlite3.connect(store["path"]) as conn:
+        rows = conn.execute(query, args).fetchall()
+    conn.close()
+    return rows
+
+
+@pytest.fixture
+def other_backend_settings(request, backend) -> dict:
+    """Settings for a second workspace on the same backend (its own database)."""
+    if not backend:
+        return {}
+    server = request.getfixturevalue("pg_server")
+    url = create_database(server)
+    request.addfinalizer(lambda: drop_database(server, url))
+    migrate(url)
+    return {"store.url": url}

@@ -111,7 +111,13 @@ class _Cursor:
         return self._cursor.fetchmany(size)
 
     def __iter__(self):
-        return iter(self._cursor)
+        return self
+
+    def __next__(self):
+        row = self._cursor.fetchone()
+        if row is None:
+            raise StopIteration
+        return row
 
 
 class Connection:
