@@ -177,3 +177,39 @@ def other_backend_settings(request, backend) -> dict:
     request.addfinalizer(lambda: drop_database(server, url))
     migrate(url)
     return {"store.url": url}
+
+
+class _PgConn:
+    """A PostgreSQL connection used like the tests' sqlite3 ones: ``with`` closes it,
+    statements in SQLite's dialect, rows by index or name."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        from workflow.store.postgres import Connection, row_factory
+        self._conn = Connection(psycopg.connect(url, autocommit=True, row_factory=row_factory))
+
+    def execute(self, query: str, args: tuple = ()):
+        return self._conn.execute(query, args)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._conn.raw.close()
+
+    def close(self) -> None:
+        self._conn.raw.close()
+
+
+def store_conn(config):
+    """A connection to the store a config.toml names (sqlite3.Row-like rows on both)."""
+    import sqlite3
+
+    from workflow import config as config_mod
+    store = config_mod.load(config)["store"]
+    if store.get("url"):
+        return _PgConn(store["url"])
+    conn = sqlite3.connect(store["path"], timeout=30)
+    conn.row_factory = sqlite3.Row
+    return conn

@@ -75,6 +75,9 @@ def check_database(config) -> tuple[str, str]:
     from states import LIFECYCLE
     from workflow.store.schema import MIGRATIONS, SCHEMA_VERSION
     from workflow.store.sqlite import inspect as inspect_database
+    if config["store"].get("url"):
+        from workflow.ops.doctor_pg import check_postgres
+        return check_postgres(config, LIFECYCLE.final_states)
     path = config["store"]["path"]
     where = _rel(config, path)
     if not Path(path).is_file():

@@ -342,3 +342,28 @@ class PostgresStore(SQLiteStore):
             if state["conn"] is not None:
                 state["conn"].close()
         return counter, close
+
+
+def inspect(url: str, final_states: tuple[str, ...] = ()) -> dict:
+    """Read-only look at a PostgreSQL store for ``doctor`` (no migration, no pool):
+    server version, schema version and names, orders, in-flight orders per contract.
+    Raises StoreUnavailable when the server cannot be reached."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("SET default_transaction_read_only = on")
+            server = conn.execute("SHOW server_version").fetchone()[0]
+            names = []
+            if conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is not None:
+                names = [r[0] for r in conn.execute("SELECT name FROM schema_version "
+                                                    "ORDER BY version")]
+            orders = conn.execute("SELECT count(*) FROM orders").fetchone()[0] if names else 0
+            in_flight = conn.execute(
+                to_postgres("SELECT contract, count(*) FROM orders WHERE state NOT IN (%s) "
+                            "GROUP BY contract" % ",".join("?" * len(final_states))),
+                final_states).fetchall() if names and final_states else []
+    except psycopg.Error as exc:
+        if condition_of(exc):
+            raise StoreUnavailable(condition_of(exc), redact(url)) from None
+        raise
+    return {"server": server, "version": len(names), "names": names, "orders": orders,
+            "in_flight": in_flight}

@@ -54,3 +54,7 @@ from workflow.ops.cli import ops as cli_ops, order as cli_order  # noqa: E402  (
 
 cli_order.register(main)
 cli_ops.register(main)
+
+from workflow.ops.cli import store as cli_store  # noqa: E402
+
+cli_store.register(main)
