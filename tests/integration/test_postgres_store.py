@@ -83,3 +83,47 @@ def test_the_dialect_translates_the_shared_statements_and_refuses_what_it_cannot
     assert postgres("SELECT 1 WHERE x LIKE '%a'") == "SELECT 1 WHERE x LIKE '%%a'"
     with pytest.raises(ValueError, match="INSERT OR REPLACE"):
         postgres("INSERT OR REPLACE INTO certificates VALUES (?)")
+
+
+def test_a_lost_connection_is_unavailable_then_the_next_command_reconnects(workspace, pg_url):
+    from support.helpers import ORDER
+    from workflow import config as config_mod
+    from workflow.engine import Engine
+    from workflow.errors import StoreUnavailable
+    migrate(pg_url)
+    configure(workspace, {"store.url": pg_url})
+    engine = Engine(config_mod.load(workspace))
+    try:
+        first = engine.place(**ORDER)
+        kill = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                "datname = current_database() AND pid <> pg_backend_pid()")
+        with pytest.raises(StoreUnavailable) as lost:
+            with engine.command() as tx:
+                tx.load_order(first.id)
+                sql(pg_url, kill)  # the server drops our connection mid-transaction
+                tx.clear_deadline(first.id)
+        assert lost.value.condition == "unreachable"
+        sql(pg_url, kill)  # and the idle ones in the pool
+        assert engine.fire(first.id, "pay").state == "paid"  # a new connection, nothing lost
+        assert [e.trigger for e in engine.history(first.id)] == ["place", "pay"]
+    finally:
+        engine.close()
+
+
+def test_a_daemon_is_woken_by_notify_not_by_its_poll(workspace, pg_url, daemons):
+    """The dispatcher's poll is an hour: only the NOTIFY of the paying process's commit
+    can make the daemon run the order's effects within the wait."""
+    from support.daemon import wait_for
+    migrate(pg_url)
+    configure(workspace, {"store.url": pg_url, "daemon.dispatch_seconds": 3600})
+    daemon = daemons(workspace)
+    wait_for(lambda: sql(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                 "query LIKE 'LISTEN %'")[0][0] == 1, what="the daemon to LISTEN")
+    order = cli_json(workspace, "order", "place", "--cn", "www.woken.example.jp", "--org",
+                     "Example Corp.", "--locality", "Shinjuku-ku", "--prefecture", "Tokyo",
+                     "--country", "JP", "--plan", "basic", "--contract", "C-1001",
+                     "--email", "owner@example.jp")
+    run_cli(workspace, "order", "pay", order["id"], check=True)
+    wait_for(lambda: cli_json(workspace, "order", "show", order["id"])["state"] == "installed",
+             timeout=120, interval=0.5, what="the woken daemon to install the order")
+    assert daemon.terminate() == 0
