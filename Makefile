@@ -16,13 +16,15 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl.
+# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl,
+# PostgreSQL (a private cluster per test session, made with initdb).
 system-deps:
 	@missing=""; \
 	command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || missing="$$missing pebble"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v faketime >/dev/null 2>&1 || missing="$$missing faketime"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \

@@ -31,7 +31,8 @@ from workflow.errors import ConfigError
 _POSITIVE = {"minimum": 0, "above_minimum": True}
 
 CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
-    Section("store", "The SQLite database: orders, events, outbox, certificates, sealed keys.", (
+    Section("store", "The database: orders, events, outbox, certificates, sealed keys (a SQLite "
+            "file, or PostgreSQL with `url`).", (
         Setting("path", "path", "var/data/certflow.db", "SQLite database file."),
         Setting("synchronous", "string", "full",
                 "`full`: a committed payment or transition survives power loss; `normal`: "

@@ -9,7 +9,12 @@ from workflow.ops.cli.common import CommandRefused, emit_json, handle_errors, pa
 def register(main: click.Group) -> None:
     @main.group()
     def store() -> None:
-        """The order store itself (SQLite file or PostgreSQL database)."""
+        """The order store itself (SQLite file or PostgreSQL database).
+
+        \b
+        Example:
+          certflow store copy --to postgresql://certflow@db1:5432/certflow
+        """
 
     @store.command("copy")
     @click.option("--to", "url", required=True, metavar="URL",
