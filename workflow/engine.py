@@ -31,6 +31,7 @@ from workflow.intake import validate_order
 from workflow.machine import OrderMachine
 from workflow.model import Event, Order
 from workflow.store import Store, Transaction, open_store
+from workflow.store.conflicts import retry_conflicts
 
 #: trigger data never written to events (secrets, or bulky and kept elsewhere)
 _PRIVATE_DATA = frozenset({"csr", "certificate", "chain", "token", "content", "private_key",
@@ -110,6 +111,7 @@ class Engine:
 
     # --- commands -----------------------------------------------------------------
 
+    @retry_conflicts
     def place(self, *, actor: str = "api", **fields: Any) -> Order:
         """Validate and record a new order; it ends ``ordered`` or, when it cannot be
         applied for (contract inactive, FLEX without fixed IP), ``rejected`` with a reason."""
@@ -163,6 +165,7 @@ class Engine:
             raise ValidationError("approver", "approver is only used with --validation email", approver)
         return None
 
+    @retry_conflicts
     def fire(self, order_id: str, trigger: str, *, actor: str = "api",
              expected_version: int | None = None, **data: Any) -> Order:
         """Fire a public ``trigger`` on one order in one transaction; InvalidTransition

@@ -31,6 +31,7 @@ from workflow.effects.outcome import EffectContext, Later, Outcome
 from workflow.effects.retry import RetrySchedule
 from workflow.errors import InvalidTransition, StoreUnavailable, ValidationError
 from workflow.model import Order
+from workflow.store.conflicts import retry_conflicts
 
 log = logging.getLogger("certflow.effects")
 HOST = socket.gethostname()
@@ -75,6 +76,7 @@ class Dispatcher:
 
     # --- claiming -----------------------------------------------------------------
 
+    @retry_conflicts
     def claim(self, limit: int = 16, exclude: set[int] | frozenset = frozenset()) -> list[dict]:
         """Lease up to ``limit`` due rows to this worker: free rows first, then rows whose
         lease lapsed or whose holder is a dead process on this host."""
