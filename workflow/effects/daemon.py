@@ -109,7 +109,9 @@ class Daemon:
         """A commit happened: make the dispatcher look now (or once more if it is busy)."""
         with self._wake_lock:
             self._wanted = True
-            if self._dispatching:
+            if self._dispatching or self.dispatcher.stopping:
+                # stopping: shutdown() holds the scheduler's job store lock while it waits
+                # for this very job, so modify_job would wait for ever
                 return
         try:
             scheduler.modify_job("dispatch", next_run_time=datetime.now(timezone.utc))

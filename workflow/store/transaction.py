@@ -71,8 +71,10 @@ class Transaction:
     def insert_order(self, row: dict) -> bool:
         """False when the id is taken (the caller draws another)."""
         try:
-            self.conn.execute(_INSERT_ORDER, tuple(map(row.get, ORDER_COLUMNS)))
-        except sqlite3.IntegrityError:
+            # a savepoint: PostgreSQL aborts the whole transaction on a failed statement
+            with self.savepoint("insert_order"):
+                self.conn.execute(_INSERT_ORDER, tuple(map(row.get, ORDER_COLUMNS)))
+        except self.integrity_errors:
             if self.order_exists(row["id"]):
                 return False
             raise
