@@ -175,6 +175,7 @@ class Dispatcher:
         outcome = result or Outcome()
         return self._finish(row, "done", trigger=outcome.trigger, data=outcome.data)
 
+    @retry_conflicts  # the effect ran already: only its outcome's transaction runs again
     def _finish(self, row: dict, status: str, trigger: str | None = None, data: dict | None = None,
                 note: str | None = None) -> str:
         """End the row and apply its outcome in one transaction, if it is still pending
