@@ -1,7 +1,9 @@
 """Persistence: every SQL statement certflow runs lives in this package.
 
 ``base`` is the interface the engine uses; ``sqlite`` the SQLite implementation,
-``transaction`` its writes, ``schema`` its tables and migrations.
+``transaction`` its writes, ``schema`` its tables and migrations. ``postgres`` runs the
+same statements on PostgreSQL (``dialect`` translates them, ``postgres_tx`` holds the few
+twins, ``postgres_schema`` derives the migrations); ``copy`` moves a SQLite store there.
 """
 from workflow.store.base import Store, Transaction
 from workflow.store.sqlite import SQLiteStore
