@@ -76,8 +76,11 @@ def check_database(config) -> tuple[str, str]:
     from workflow.store.schema import MIGRATIONS, SCHEMA_VERSION
     from workflow.store.sqlite import inspect as inspect_database
     if config["store"].get("url"):
-        from workflow.ops.doctor_pg import check_postgres
-        return check_postgres(config, LIFECYCLE.final_states)
+        from workflow.ops import doctor_pg
+        try:
+            return doctor_pg.check_postgres(config, LIFECYCLE.final_states)
+        except doctor_pg.Failed as exc:
+            raise Failed(exc.summary, exc.detail) from None
     path = config["store"]["path"]
     where = _rel(config, path)
     if not Path(path).is_file():

@@ -9,8 +9,16 @@ from workflow.errors import StoreUnavailable
 MIN_SERVER = 11
 
 
+class Failed(Exception):
+    """The check failed: ``summary`` for the last line, ``detail`` for the check's line
+    (doctor turns it into its own Failed)."""
+
+    def __init__(self, summary: str, detail: str) -> None:
+        super().__init__(summary)
+        self.summary, self.detail = summary, detail
+
+
 def check_postgres(config, final_states: tuple[str, ...]) -> tuple[str, str]:
-    from workflow.ops.doctor import Failed
     from workflow.store.postgres import inspect, redact
     from workflow.store.schema import MIGRATIONS, SCHEMA_VERSION
     url = config["store"]["url"]
