@@ -16,7 +16,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl, sshd;
+# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl, sshd,
+# PostgreSQL (a private cluster per test session, made with initdb);
 # promtool (Debian package prometheus) checks the documented alert rules.
 system-deps:
 	@missing=""; \
@@ -26,6 +27,7 @@ system-deps:
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \

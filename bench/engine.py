@@ -6,7 +6,12 @@ queues the entry effects. The baseline issues the same SQL statements with the s
 pragmas (WAL, synchronous=FULL) through plain sqlite3, without the engine (no
 validation, no Machine, no JSON) on the same schema. ratio = engine / raw.
 
-    python bench/engine.py --orders 500 [--json] [--synchronous full|normal]
+With ``--store postgresql://…`` both run on that (empty, or certflow's) PostgreSQL
+database: the engine through its PostgreSQL store, the baseline as plain psycopg
+issuing the same statements (translated once by the store's dialect: ``%s``, the
+``FOR UPDATE`` of the order row, the ``NOTIFY`` at commit).
+
+    python bench/engine.py --orders 500 [--json] [--synchronous full|normal] [--store URL]
 """
 from __future__ import annotations
 
@@ -29,11 +34,13 @@ EFFECTS = {"place": 1, "pay": 2, "submit": 1, "ca_accept": 2, "cancel": 3}
 
 
 class EngineRun:
-    def __init__(self, directory: Path, synchronous: str) -> None:
+    def __init__(self, directory: Path, synchronous: str, url: str | None = None) -> None:
         from datetime import datetime, timezone
         cfg_path = init_workspace(directory)  # the embedded defaults, master key and local CA
         cfg_path.write_text(cfg_path.read_text().replace('synchronous = "full"',
                                                          f'synchronous = "{synchronous}"'))
+        if url:
+            cfg_path.write_text(cfg_path.read_text().replace("[store]", f'[store]\nurl = "{url}"', 1))
         self.engine = Engine(config_mod.load(cfg_path),
                              MovableClock(datetime(2026, 12, 1, tzinfo=timezone.utc)))
         warm = self.engine.place(**ORDER)  # warm-up: loads the Public Suffix List once, as a daemon has
@@ -65,11 +72,14 @@ class RawRun:
     DESTS = {"place": "ordered", "pay": "paid", "submit": "submitted", "ca_accept": "awaiting_approval",
              "cancel": "cancelled"}
 
-    def __init__(self, path: Path, synchronous: str) -> None:
+    def __init__(self, path: Path, synchronous: str, url: str | None = None) -> None:
+        self.url, self.i = url, 0
+        if url:
+            self.conn = PsycopgRaw(url)
+            return
         from workflow.store.sqlite import SQLiteStore
         self.conn = SQLiteStore(str(path), synchronous).conn  # schema + pragmas, then plain sqlite3
         self.conn.row_factory = None
-        self.i = 0
 
     def run(self, n: int) -> float:
         conn = self.conn
@@ -82,7 +92,7 @@ class RawRun:
             oid = f"o{self.i}"
             state = "new"
             for version, step in enumerate(STEPS, start=1):
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN" if self.url else "BEGIN IMMEDIATE")
                 # the contract book's lookup (a seed from config.toml: the row is absent)
                 conn.execute("SELECT id, plan, status, body, updated_at, updated_by FROM contracts "
                              "WHERE id = ?", ("C-1001",)).fetchone()
@@ -96,7 +106,8 @@ class RawRun:
                                   "Shinjuku-ku", "Tokyo", "JP", None, None, None, None, None, None,
                                   None, "{}", now, now))
                 else:
-                    conn.execute(f"SELECT {columns} FROM orders WHERE id = ?", (oid,)).fetchone()
+                    conn.execute(f"SELECT {columns} FROM orders WHERE id = ?"
+                                 + (" FOR UPDATE" if self.url else ""), (oid,)).fetchone()
                 dest = self.DESTS[step]
                 conn.execute("UPDATE orders SET state = ?, version = ?, updated_at = ?, reason = ?, "
                              "deadline_at = ?, deadline_trigger = ?, entered_seq = ? "
@@ -113,16 +124,37 @@ class RawRun:
                      for k in range(EFFECTS[step])])
                 # the engine reads the certificate back only for states that carry one:
                 # none of these steps ends in such a state
+                if self.url:
+                    conn.execute("NOTIFY certflow")
                 conn.execute("COMMIT")
                 state = dest
         return time.perf_counter() - start
 
 
-def measure(n: int, synchronous: str, rounds: int = 10) -> tuple[float, float]:
+class PsycopgRaw:
+    """Plain psycopg (autocommit, explicit BEGIN/COMMIT as the store does) taking the
+    SQLite-dialect statements above, each translated once."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+        from workflow.store.dialect import postgres
+        self.raw, self.translate = psycopg.connect(url, autocommit=True), postgres
+        self.raw.execute("SET synchronous_commit = on")
+
+    def execute(self, sql: str, args=()):
+        return self.raw.execute(self.translate(sql), args)
+
+    def executemany(self, sql: str, rows) -> None:
+        self.raw.cursor().executemany(self.translate(sql), rows)
+
+
+def measure(n: int, synchronous: str, rounds: int = 10,
+            url: str | None = None) -> tuple[float, float]:
     """Alternate engine and raw in rounds so both see the same machine noise."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        engine, raw = EngineRun(tmp, synchronous), RawRun(tmp / "raw.db", synchronous)
+        engine = EngineRun(tmp, synchronous, url)  # makes the schema in a PostgreSQL database
+        raw = RawRun(tmp / "raw.db", synchronous, url)
         t_engine = t_raw = 0.0
         per_round = max(1, n // rounds)
         for _ in range(rounds):
@@ -138,15 +170,21 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=500)
     ap.add_argument("--synchronous", default="full", choices=["full", "normal"])
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--store", metavar="URL", help="a PostgreSQL database (postgresql://…) "
+                    "instead of a temporary SQLite file")
     args = ap.parse_args()
-    eng, raw = measure(args.orders, args.synchronous)
-    result = {"orders": args.orders, "commands": args.orders * len(STEPS), "synchronous": args.synchronous,
-              "engine_per_s": round(eng, 1), "raw_sqlite_per_s": round(raw, 1), "ratio": round(eng / raw, 3)}
+    eng, raw = measure(args.orders, args.synchronous, url=args.store)
+    peer = "raw_psycopg_per_s" if args.store else "raw_sqlite_per_s"
+    result = {"orders": args.orders, "commands": args.orders * len(STEPS),
+              "store": "postgresql" if args.store else "sqlite", "synchronous": args.synchronous,
+              "engine_per_s": round(eng, 1), peer: round(raw, 1), "ratio": round(eng / raw, 3)}
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"engine {eng:,.0f} commands/s, raw sqlite3 {raw:,.0f} tx/s, ratio {eng / raw:.2f} "
-              f"({args.orders} orders x {len(STEPS)} commands, synchronous={args.synchronous})")
+        where = "raw psycopg" if args.store else "raw sqlite3"
+        print(f"engine {eng:,.0f} commands/s, {where} {raw:,.0f} tx/s, ratio {eng / raw:.2f} "
+              f"({args.orders} orders x {len(STEPS)} commands, "
+              + ("PostgreSQL)" if args.store else f"synchronous={args.synchronous})"))
 
 
 if __name__ == "__main__":

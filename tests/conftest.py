@@ -19,6 +19,7 @@ pytest_plugins = [
     "support.notify",
     "support.pebble",
     "support.population",
+    "support.postgres",
     "support.sshd",
     "support.whois",
 ]

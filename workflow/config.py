@@ -35,7 +35,8 @@ EFFECT_KINDS = tuple(dict.fromkeys(e.kind for s in LIFECYCLE.states for e in s.e
 EFFECT_LIMITS = {"submit_ca": 8, "poll_ca": 16, "notify": 4, "install": 4}
 
 CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
-    Section("store", "The SQLite database: orders, events, outbox, certificates, sealed keys.", (
+    Section("store", "The database: orders, events, outbox, certificates, sealed keys (a SQLite "
+            "file, or PostgreSQL with `url`).", (
         Setting("path", "path", "var/data/certflow.db", "SQLite database file."),
         Setting("synchronous", "string", "full",
                 "`full`: a committed payment or transition survives power loss; `normal`: "
@@ -43,6 +44,10 @@ CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
                 choices=("full", "normal", "extra")),
         Setting("busy_timeout_ms", "integer", 15000, "How long a command waits for another "
                 "process's write transaction before failing.", minimum=0),
+        Setting("url", "string", None, "PostgreSQL instead of the SQLite file: "
+                "`postgresql://USER@HOST:PORT/DB` (several daemons on several hosts share it; "
+                "a password belongs in ~/.pgpass, not here). `path` and `synchronous` are then "
+                "unused; `busy_timeout_ms` is PostgreSQL's lock_timeout."),
     )),
     Section("keys", "Private keys certflow makes for full-service orders, and the master key "
             "that encrypts them at rest.", (
@@ -295,6 +300,12 @@ def _raw_section(raw: dict, name: str) -> dict:
 
 def _check_store_path(reader: _Reader) -> None:
     """The database file can be made: it is not a directory and no existing parent is a file."""
+    url = reader.cfg["store"].get("url")
+    if url is not None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise reader.error("store.url", f"store.url must start with postgresql:// "
+                               f"(got {url.split(':', 1)[0]}:…)", "url")
+        return
     path = Path(reader.cfg["store"]["path"])
     if path.is_dir():
         raise reader.error("store.path", f"store.path {path} is a directory, not a database file",

@@ -34,6 +34,7 @@ from workflow.logs import CommittedMoves
 from workflow.machine import OrderMachine
 from workflow.model import Event, Order
 from workflow.store import Store, Transaction, open_store
+from workflow.store.conflicts import retry_conflicts
 
 #: trigger data never written to events (secrets, or bulky and kept elsewhere)
 _PRIVATE_DATA = frozenset({"csr", "certificate", "chain", "token", "content", "private_key",
@@ -67,7 +68,7 @@ class Engine:
         self.machine = OrderMachine(lifecycle, config["deadlines"])
         st = config["store"]
         self.store: Store = store or open_store(st["path"], st["synchronous"],
-                                                st["busy_timeout_ms"])
+                                                st["busy_timeout_ms"], st.get("url"))
         self._states = {s.name: s for s in lifecycle.states}
         self._rules = {t.name: t for t in lifecycle.trigger_rules}
         self._after_commit: list[Callable[[], None]] = []
@@ -129,6 +130,7 @@ class Engine:
 
     # --- commands -----------------------------------------------------------------
 
+    @retry_conflicts
     def place(self, *, actor: str = "api", **fields: Any) -> Order:
         """Validate and record a new order; it ends ``ordered`` or, when it cannot be
         applied for (contract inactive, FLEX without fixed IP), ``rejected`` with a reason."""
@@ -186,6 +188,7 @@ class Engine:
             raise ValidationError("approver", "approver is only used with --validation email", approver)
         return None
 
+    @retry_conflicts
     def fire(self, order_id: str, trigger: str, *, actor: str = "api",
              expected_version: int | None = None, **data: Any) -> Order:
         """Fire a public ``trigger`` on one order in one transaction; InvalidTransition

@@ -67,7 +67,11 @@ class StoreUnavailable(CertflowError):
     #: condition → what the operator reads
     CONDITIONS = {"busy": "busy (another process holds the write lock past store.busy_timeout_ms)",
                   "full": "full (no space left for the database)",
-                  "read-only": "read-only (the database or its directory cannot be written)"}
+                  "read-only": "read-only (the database or its directory cannot be written)",
+                  "unreachable": "unreachable (the PostgreSQL server cannot be reached, or the "
+                                 "connection was lost)",
+                  "conflict": "in conflict with another command (a serialization failure or "
+                              "deadlock; it was rolled back)"}
 
     def __init__(self, condition: str, path: str) -> None:
         super().__init__(f"store {path} is {self.CONDITIONS.get(condition, condition)}; "

@@ -7,16 +7,17 @@ import email
 import email.policy
 import hashlib
 import random
-import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from support.daemon import applications_per_order, pay_orders, wait_for
-from support.helpers import cli_json, configure, run_cli
+from support.helpers import ORDER, cli_json, configure, run_cli
+from support.postgres import store_conn
 from workflow import config as config_mod
 from workflow.engine import Engine
 
@@ -33,10 +34,13 @@ def paid_orders(config: Path, n: int) -> list[str]:
         engine.close()
 
 
-def db(config: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(Path(config).parent / "var/data/certflow.db", timeout=30)
-    conn.row_factory = sqlite3.Row
-    return conn
+@pytest.fixture
+def workspace(workspace_both):
+    return workspace_both
+
+
+def db(config: Path):
+    return store_conn(config)
 
 
 def progress(config: Path) -> int:
@@ -133,4 +137,27 @@ def test_two_daemons_on_one_database_never_apply_an_effect_twice(workspace, daem
     assert "skipped" not in first.log_text() + second.log_text()
     assert_each_applied_once(workspace, ids)
     with db(workspace) as conn:
+        assert conn.execute("SELECT count(*) FROM outbox WHERE status != 'done'").fetchone()[0] == 0
+
+
+def test_three_daemons_on_postgresql_200_orders_one_killed_halfway(tmp_path, pg_url, daemons):
+    """Several hosts' daemons on one PostgreSQL: every order installed, one CA application
+    each, no mail twice, although one daemon is killed -9 in the middle of the work."""
+    from support.helpers import make_workspace
+    from support.postgres import migrate
+    migrate(pg_url)
+    config = make_workspace(tmp_path / "ws", {"store.url": pg_url, "daemon.dispatch_seconds": 0.5})
+    ids = paid_orders(config, 200)
+    running = [daemons(config) for _ in range(3)]
+    def installed() -> int:
+        with db(config) as conn:
+            return conn.execute("SELECT count(*) FROM orders WHERE state = 'installed'").fetchone()[0]
+    wait_for(lambda: installed() >= 100, timeout=900, interval=0.5, what="half the orders installed")
+    victim = running.pop(1)
+    victim.kill9()
+    wait_for(lambda: not unfinished(config), timeout=900, interval=0.5,
+             what="the two left to finish every order")
+    assert [d.terminate() for d in running] == [0, 0]
+    assert_each_applied_once(config, ids)
+    with db(config) as conn:
         assert conn.execute("SELECT count(*) FROM outbox WHERE status != 'done'").fetchone()[0] == 0

@@ -22,6 +22,7 @@ from adapters.abilities import approval_tokens
 class Population:
     config: Path                       # the workspace's config.toml
     db: Path                           # its SQLite store
+    url: str | None = None             # or its PostgreSQL database
     installed: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -33,7 +34,10 @@ class Population:
         return self.installed + self.expired + self.cancelled + self.rejected + self.in_flight
 
     def sql(self, query: str, args: tuple = ()) -> list[tuple]:
-        """Read or write the store directly, as an operator with sqlite3 would."""
+        """Read or write the store directly, as an operator with sqlite3 (psql) would."""
+        if self.url:
+            from support.postgres import sql
+            return sql(self.url, query, args)
         with sqlite3.connect(self.db) as conn:
             rows = conn.execute(query, args).fetchall()
         conn.close()
@@ -50,7 +54,8 @@ class Population:
 def build_population(engine, clock) -> Population:
     """3 installed, 1 expired (10-day approval), 1 customer-cancelled, 1 rejected
     (expired contract), 1 in flight (ordered, not paid)."""
-    pop = Population(config=Path(engine.config.path), db=Path(engine.store.path))
+    pop = Population(config=Path(engine.config.path), db=Path(engine.store.path),
+                     url=engine.config["store"].get("url"))
     daemon = Daemon(engine)
 
     for i in range(3):
@@ -87,5 +92,5 @@ def build_population(engine, clock) -> Population:
 def population(engine, clock, workspace) -> Population:
     pop = build_population(engine, clock)
     assert pop.config == workspace
-    assert pop.db == Path(config_mod.load(workspace)["store"]["path"])
+    assert pop.url or pop.db == Path(config_mod.load(workspace)["store"]["path"])
     return pop

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from support import mailfolder
 from support.daemon import mails_of
 from support.helpers import ORDER
 from workflow.clock import parse_iso
 from workflow.effects.daemon import Daemon
+
+
+@pytest.fixture
+def workspace(workspace_both):
+    return workspace_both
 
 
 # --- deadlines to the minute, with the engine's movable clock --------------------------

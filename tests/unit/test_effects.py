@@ -20,6 +20,11 @@ from workflow.effects.daemon import Daemon
 from workflow.effects.dispatcher import Dispatcher
 from workflow.engine import Engine
 
+
+@pytest.fixture
+def workspace(workspace_both):
+    return workspace_both
+
 OPERATOR = "ops@hosting.example"
 
 

@@ -10,6 +10,11 @@ from workflow.effects.daemon import Daemon
 from workflow.errors import ConcurrencyError, InvalidTransition, NotFound, ValidationError
 
 
+@pytest.fixture
+def workspace(workspace_both):
+    return workspace_both
+
+
 def rows(engine, table):
     return engine.store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
@@ -142,6 +147,7 @@ def test_two_processes_pay_at_once_one_wins(workspace):
         o = engine.place(**{**ORDER, "common_name": f"r{len(engine.list())}.example.jp"})
 
 
+@pytest.mark.sqlite_only
 def test_wal_and_full_sync(engine):
     conn = engine.store.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -15,6 +15,12 @@ from workflow import (CertflowError, ConcurrencyError, Engine, InvalidTransition
 from workflow.effects.daemon import Daemon
 from workflow.history.replay import Folder, replay_rows
 
+
+@pytest.fixture
+def workspace(workspace_both):
+    return workspace_both
+
+
 NO_EXPIRE_MODULE = """
 import dataclasses, states
 NO_EXPIRE = dataclasses.replace(states.LIFECYCLE, transitions=tuple(

@@ -3,23 +3,23 @@ verified as it goes, all or nothing, no private keys or tokens on the way."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from support.helpers import cli_json, make_workspace, run_cli
-from workflow import config as config_mod
+from support.postgres import store_sql
 
 TABLES = ("orders", "events", "certificates", "keys", "outbox")
 
 
+@pytest.fixture
+def workspace(workspace_both):
+    return workspace_both
+
+
 def counts(config: Path) -> dict[str, int]:
-    db = config_mod.load(config)["store"]["path"]
-    with sqlite3.connect(db) as conn:
-        out = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
-    conn.close()
-    return out
+    return {t: store_sql(config, f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
 
 
 def views(config: Path, ids: list[str]) -> dict[str, tuple]:
@@ -43,8 +43,8 @@ def exported(population, tmp_path):
 
 
 @pytest.fixture
-def fresh(tmp_path) -> Path:
-    return make_workspace(tmp_path / "other")
+def fresh(tmp_path, other_backend_settings) -> Path:
+    return make_workspace(tmp_path / "other", other_backend_settings)
 
 
 def test_export_import_round_trip(population, exported, fresh):

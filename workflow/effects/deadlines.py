@@ -17,10 +17,12 @@ from datetime import timedelta
 
 from workflow.clock import iso
 from workflow.errors import InvalidTransition, StoreUnavailable
+from workflow.store.conflicts import retry_conflicts
 
 log = logging.getLogger("certflow.deadlines")
 
 
+@retry_conflicts
 def sweep(engine, batch: int = 2000) -> int:
     """Fire every deadline due now; return how many orders moved."""
     now = engine.now()

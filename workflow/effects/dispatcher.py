@@ -41,6 +41,7 @@ from workflow.effects.outcome import EffectContext, Later, Outcome
 from workflow.effects.retry import RetrySchedule
 from workflow.errors import InvalidTransition, StoreUnavailable, ValidationError
 from workflow.model import Order
+from workflow.store.conflicts import retry_conflicts
 
 log = logging.getLogger("certflow.effects")
 HOST = socket.gethostname()
@@ -87,6 +88,7 @@ class Dispatcher:
 
     # --- claiming -----------------------------------------------------------------
 
+    @retry_conflicts
     def claim(self, limit: int = 16, exclude: set[int] | frozenset = frozenset(),
               limits: dict[str, int] | None = None,
               running: dict[str, int] | None = None) -> list[dict]:
@@ -200,6 +202,7 @@ class Dispatcher:
         outcome = result or Outcome()
         return self._finish(row, "done", trigger=outcome.trigger, data=outcome.data)
 
+    @retry_conflicts  # the effect ran already: only its outcome's transaction runs again
     def _finish(self, row: dict, status: str, trigger: str | None = None, data: dict | None = None,
                 note: str | None = None) -> str:
         """End the row and apply its outcome in one transaction, if it is still pending

@@ -77,6 +77,12 @@ def check_database(config) -> tuple[str, str]:
     from states import LIFECYCLE
     from workflow.store.schema import MIGRATIONS, SCHEMA_VERSION
     from workflow.store.sqlite import inspect as inspect_database
+    if config["store"].get("url"):
+        from workflow.ops import doctor_pg
+        try:
+            return doctor_pg.check_postgres(config, LIFECYCLE.final_states)
+        except doctor_pg.Failed as exc:
+            raise Failed(exc.summary, exc.detail) from None
     path = config["store"]["path"]
     where = _rel(config, path)
     if not Path(path).is_file():

@@ -224,9 +224,7 @@ def start(engine) -> Exporter | None:
         raise ConfigError("daemon.metrics_listen", exc.message, str(engine.config.path)) from None
     server_class = type("_Server", (_Server,), {
         "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET})
-    from workflow.store import open_store
-    st = engine.config["store"]
-    store = open_store(st["path"], st["synchronous"], st["busy_timeout_ms"])
+    store = engine.store.another()  # its own connection: a scrape never waits for a worker
     try:
         server = make_server(host, port, app_for(store, engine), server_class,
                              handler_class=_Quiet)

@@ -38,6 +38,12 @@ def _update_sql(columns: tuple[str, ...]) -> str:
 class Transaction:
     """Every statement a command writes with. Rows go in and come out as dicts."""
 
+    # dialect twins (workflow/store/dialect.py): SQLite's BEGIN IMMEDIATE already keeps
+    # every other writer out; PostgreSQL's transaction locks the rows it reads to change
+    LOCK_ROW = ""    # a row this command will change (PostgreSQL: FOR UPDATE)
+    CLAIM_ROWS = ""  # rows one worker takes; others pass them by (FOR UPDATE SKIP LOCKED)
+    integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
@@ -66,15 +72,17 @@ class Transaction:
     def insert_order(self, row: dict) -> bool:
         """False when the id is taken (the caller draws another)."""
         try:
-            self.conn.execute(_INSERT_ORDER, tuple(map(row.get, ORDER_COLUMNS)))
-        except sqlite3.IntegrityError:
+            # a savepoint: PostgreSQL aborts the whole transaction on a failed statement
+            with self.savepoint("insert_order"):
+                self.conn.execute(_INSERT_ORDER, tuple(map(row.get, ORDER_COLUMNS)))
+        except self.integrity_errors:
             if self.order_exists(row["id"]):
                 return False
             raise
         return True
 
     def load_order(self, order_id: str) -> dict | None:
-        row = self.conn.execute(_SELECT_ORDER, (order_id,)).fetchone()
+        row = self.conn.execute(_SELECT_ORDER + self.LOCK_ROW, (order_id,)).fetchone()
         return dict(row) if row is not None else None
 
     def update_order(self, order_id: str, version: int, updates: dict) -> int | None:
@@ -93,7 +101,7 @@ class Transaction:
     def due_deadlines(self, stamp: str, limit: int, skip: set[str]) -> list[dict]:
         return [dict(r) for r in self.conn.execute(
             f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE deadline_at <= ? "
-            "ORDER BY deadline_at LIMIT ?", (stamp, limit + len(skip)))
+            f"ORDER BY deadline_at LIMIT ?{self.CLAIM_ROWS}", (stamp, limit + len(skip)))
             if r["id"] not in skip][:limit]
 
     def order_for_application(self, application_id: str) -> str | None:
@@ -123,8 +131,8 @@ class Transaction:
                 self.append_events(events)
                 if certificate:
                     self.put_certificate(certificate, replace=False)
-        except sqlite3.IntegrityError as exc:
-            return str(exc)
+        except self.integrity_errors as exc:
+            return str(exc).splitlines()[0]
         return None
 
     def insert_key(self, order_id: str, algorithm: str, sealed: bytes, stamp: str) -> None:
@@ -149,34 +157,17 @@ class Transaction:
         self.conn.execute("UPDATE outbox SET next_at = created_at WHERE order_id = ? "
                           "AND effect = ? AND status = 'pending'", (order_id, effect))
 
-    def due_effects(self, stamp: str, limit: int, skip: set[int] | frozenset) -> list[dict]:
-        """Free due rows (no lease, or a lapsed one)."""
-        return [dict(r) for r in self.conn.execute(
-            "SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? "
-            "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_at, id LIMIT ?",
-            (stamp, stamp, limit + len(skip))) if r["id"] not in skip][:limit]
-
     def lease_owners(self, stamp: str, except_owner: str) -> list[str]:
         """Other workers holding live leases on due rows."""
         return [o for (o,) in self.conn.execute(
             "SELECT DISTINCT lease_owner FROM outbox WHERE status = 'pending' AND next_at <= ? "
             "AND lease_until > ? AND lease_owner != ?", (stamp, stamp, except_owner))]
 
-    def leased_effects(self, stamp: str, owners: list[str]) -> list[dict]:
-        return [dict(r) for r in self.conn.execute(
-            f"SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? AND lease_until > ? "
-            f"AND lease_owner IN ({', '.join('?' * len(owners))}) ORDER BY next_at, id",
-            (stamp, stamp, *owners))]
-
-    def lease(self, ids: list[int], owner: str, until: str) -> None:
-        self.conn.executemany("UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                              [(owner, until, i) for i in ids])
-
     def claim_effects(self, stamp: str, owner: str, until: str, wanted: list[tuple[str, int]],
                       limit: int, skip: set[int] | frozenset = frozenset(),
                       dead_owners: list[str] | tuple = ()) -> list[dict]:
-        """The claim, in one method (a PostgreSQL twin takes the same rows with
-        ``FOR UPDATE SKIP LOCKED``): for each (kind, n) of ``wanted``, in that order, up
+        """The claim, in one method (on PostgreSQL ``CLAIM_ROWS`` makes it ``FOR UPDATE
+        SKIP LOCKED``: daemons pass each other's rows by): for each (kind, n) of ``wanted``, in that order, up
         to n due rows of that kind, oldest ``next_at`` first, ``limit`` in all, that are
         free (no lease, a lapsed one, or one held by a ``dead_owners`` worker), leased to
         ``owner`` until ``until``; rows in ``skip`` are left alone."""
@@ -184,7 +175,7 @@ class Transaction:
         taken_over = f" OR lease_owner IN ({', '.join('?' * len(dead))})" if dead else ""
         sql = ("SELECT * FROM outbox WHERE status = 'pending' AND effect = ? AND next_at <= ? "
                f"AND (lease_until IS NULL OR lease_until <= ?{taken_over}) "
-               "ORDER BY next_at, id LIMIT ?")
+               f"ORDER BY next_at, id LIMIT ?{self.CLAIM_ROWS}")
         rows: list[dict] = []
         for kind, n in wanted:
             n = min(n, limit - len(rows))

@@ -65,3 +65,7 @@ cli_contract.register(main)
 from workflow.ops.cli import ssh as cli_ssh  # noqa: E402
 
 cli_ssh.register(main)
+
+from workflow.ops.cli import store as cli_store  # noqa: E402
+
+cli_store.register(main)
