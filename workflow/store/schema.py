@@ -57,7 +57,10 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
                       pk="order_id")
 
 
+from workflow.store.operator_schema import m003_operator_indexes  # noqa: E402
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_initial", _m001_initial),
+    ("003_operator_indexes", m003_operator_indexes),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
