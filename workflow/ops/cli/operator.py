@@ -23,13 +23,14 @@ def list_orders(engine, filters: dict, as_json: bool) -> None:
         filters = {**filters, "limit": TABLE_LIMIT}
     orders = engine.find(**filters)
     if as_json:
-        click.echo("[", nl=False)
+        out = click.get_text_stream("stdout")  # buffered: one flush at the end, not per row
+        out.write("[")
         for n, order in enumerate(orders):
             row = order.to_dict()
             row.pop("csr", None)
-            click.echo(("," if n else "") + "\n" + json.dumps(row, ensure_ascii=False, default=str),
-                       nl=False)
-        click.echo("\n]")
+            out.write(("," if n else "") + "\n" + json.dumps(row, ensure_ascii=False, default=str))
+        out.write("\n]\n")
+        out.flush()
         return
     from rich.console import Console
     from workflow.ops.cli.order import order_table
