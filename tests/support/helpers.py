@@ -127,3 +127,14 @@ def free_port(udp_too: bool = False) -> int:
                     continue
                 return port
     raise RuntimeError("no free loopback port")
+
+
+def installed_order(engine, **overrides):
+    """An order placed, paid and driven by one daemon pass to ``installed``."""
+    from workflow.effects.daemon import Daemon
+    o = engine.place(**{**ORDER, **overrides})
+    engine.fire(o.id, "pay")
+    Daemon(engine).run_once()
+    o = engine.get(o.id)
+    assert o.state == "installed", o.reason
+    return o

@@ -4,19 +4,13 @@ from datetime import timedelta
 import pytest
 
 from support import mailfolder
-from support.helpers import ORDER
+from support.helpers import ORDER, installed_order
 from workflow.clock import parse_iso
 from workflow.effects.daemon import Daemon
 from workflow.errors import InvalidTransition, NotFound, ValidationError
 
 
-def installed(engine, **overrides):
-    o = engine.place(**{**ORDER, **overrides})
-    engine.fire(o.id, "pay")
-    Daemon(engine).run_once()
-    o = engine.get(o.id)
-    assert o.state == "installed", o.reason
-    return o
+installed = installed_order
 
 
 def awaiting_mail(engine, **overrides):
