@@ -229,6 +229,10 @@ _STATES = (
           reminders=(Reminder("needs_info_reminder", "needs_info_reminder_days"),)),
     State("superseded", "a renewal of it was installed or delivered: no longer the live "
           "certificate", final=True, carries_certificate=True),
+    # the CA revoked the certificate before `order revoke` recorded it (no live certificate:
+    # no renewal opens for it; `order renew` opens one by hand)
+    State("revoked", "the certificate was revoked at the CA (RFC 5280 reason recorded)",
+          effects=(Effect(NOTIFY, "revoked", bound=False),), final=True, records_reason=True),
 )
 
 _TRANSITIONS = (
@@ -257,6 +261,14 @@ _TRANSITIONS = (
          "application") for s in QUERYABLE_FROM),
     *(_T("supersede", s, "superseded", (), "its renewal was installed or delivered")
       for s in ("installed", "delivered")),
+    *(_T("revoke", s, "revoked", (), "certificate revoked at the CA")
+      for s in ("issued", "installed", "delivered", "superseded")),
+    # a new approver before approval: recorded where the CA has no application yet; an
+    # application the CA holds is withdrawn (by the engine) and made again
+    *(_T("change_approver", s, s, ("mail_validation_given",), "approver changed")
+      for s in ("ordered", "paid")),
+    _T("change_approver", "awaiting_approval", "submitted", ("mail_validation_given",),
+       "approver changed: apply again"),
 )
 
 _TRIGGERS = (
@@ -280,6 +292,9 @@ _TRIGGERS = (
     Trigger("query", data=("fields", "note")),
     Trigger("amend", data=("changes", "queried_from"), returns=True),
     Trigger("supersede", data=("superseded_by",)),
+    # the operator's commands (Engine.revoke, Engine.set_approver) check before firing
+    Trigger("revoke", data=("reason",), reason="unspecified"),
+    Trigger("change_approver", data=("approver",)),
 )
 
 LIFECYCLE = Lifecycle(initial="new", states=_STATES, transitions=_TRANSITIONS,

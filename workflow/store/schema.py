@@ -79,14 +79,17 @@ def _m002_contracts(db: sqlite_utils.Database) -> None:
     db["orders"].create_index(["contract", "common_name"])
 
 
-def _m006_outbox_by_kind(db: sqlite_utils.Database) -> None:
+def _m004_outbox_by_kind(db: sqlite_utils.Database) -> None:
     """The claim takes due rows kind by kind (workflow.effects.priority)."""
     db["outbox"].create_index(["status", "effect", "next_at"], if_not_exists=True)
 
 
+from workflow.store.operator_schema import m003_operator_indexes  # noqa: E402
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_initial", _m001_initial),
     ("002_contracts", _m002_contracts),
-    ("006_outbox_by_kind", _m006_outbox_by_kind),
+    ("003_operator_indexes", m003_operator_indexes),
+    ("004_outbox_by_kind", _m004_outbox_by_kind),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,6 +22,8 @@ import sqlite_utils
 from adapters.common.sqlite_tx import use_wal
 from workflow.errors import ConfigError, StoreUnavailable
 from workflow.store.observe import ObservationReads
+from workflow.store.operator_reads import OperatorReads
+from workflow.store.records import order_record as _record
 from workflow.store.schema import (CERTIFICATE_COLUMNS, EVENT_COLUMNS, MIGRATIONS, ORDER_COLUMNS,
                                    SCHEMA_VERSION)
 from workflow.store.schema import CONTRACT_CHANGE_COLUMNS, CONTRACT_COLUMNS
@@ -58,7 +60,7 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class SQLiteStore(ObservationReads):
+class SQLiteStore(ObservationReads, OperatorReads):
     """One SQLite database file (see the module docstring)."""
 
     def __init__(self, path: str, synchronous: str = "full", busy_timeout_ms: int = 15000,
@@ -360,14 +362,6 @@ class SQLiteStore(ObservationReads):
             except sqlite3.Error:  # e.g. locked during a checkpoint: look again
                 return None
         return counter, conn.close
-
-
-def _record(row: sqlite3.Row) -> dict:
-    """An order row as a dict, its certificate summary under ``certificate``."""
-    rec = {c: row[c] for c in ORDER_COLUMNS}
-    rec["certificate"] = ({k: row[k] for k in ("serial", "not_before", "not_after", "sha256")}
-                          if row["serial"] else None)
-    return rec
 
 
 def inspect(path: str, final_states: tuple[str, ...] = ()) -> dict:

@@ -69,3 +69,7 @@ cli_ssh.register(main)
 from workflow.ops.cli import store as cli_store  # noqa: E402
 
 cli_store.register(main)
+
+from workflow.ops.cli import operator as cli_operator  # noqa: E402  (needs `order` and `ca`)
+
+cli_operator.register(main)
