@@ -97,7 +97,7 @@ def test_resend_approval_sends_the_same_valid_token(engine, workspace):
     assert len(mails) == len(first) + 1
     tokens = {mailfolder.token_in(m) for m in mails if "token=" in mailfolder.body(m)}
     assert len(tokens) == 1
-    file_order = engine.place(**ORDER)
+    file_order = engine.place(**{**ORDER, "common_name": "shop.example.jp"})
     with pytest.raises(InvalidTransition):
         engine.resend_approval(file_order.id)
 
