@@ -57,7 +57,16 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
                       pk="order_id")
 
 
+#: `certflow operator add`: console logins, the password as an scrypt hash only
+OPERATOR_SCHEMA: dict[str, type] = {"name": str, "password_hash": str, "created_at": str}
+
+
+def _m004_operators(db: sqlite_utils.Database) -> None:
+    db["operators"].create(OPERATOR_SCHEMA, pk="name", not_null={"password_hash", "created_at"})
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_initial", _m001_initial),
+    ("004_operators", _m004_operators),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

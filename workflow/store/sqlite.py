@@ -250,6 +250,13 @@ class SQLiteStore:
             return conn.execute("SELECT 1 FROM outbox WHERE status = 'pending' AND next_at <= ? "
                                 "LIMIT 1", (stamp,)).fetchone() is not None
 
+    def operator(self, name: str) -> dict | None:
+        """A console login: name, password_hash, created_at."""
+        with self.reading() as conn:
+            row = conn.execute("SELECT name, password_hash, created_at FROM operators "
+                               "WHERE name = ?", (name,)).fetchone()
+        return dict(row) if row else None
+
     # --- histories (replay, export) --------------------------------------------------
 
     def order_count(self) -> int:

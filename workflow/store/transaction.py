@@ -192,3 +192,16 @@ class Transaction:
             "last_error = COALESCE(?, last_error), attempts = COALESCE(?, attempts) "
             "WHERE id = ? AND status = 'pending'", (status, stamp, note, attempts, effect_id))
         return cur.rowcount == 1
+
+    # --- operators (console logins) ----------------------------------------------------
+
+    def insert_operator(self, name: str, password_hash: str, stamp: str) -> bool:
+        """False when the name is taken."""
+        if self.conn.execute("SELECT 1 FROM operators WHERE name = ?", (name,)).fetchone():
+            return False
+        self.conn.execute("INSERT INTO operators (name, password_hash, created_at) "
+                          "VALUES (?, ?, ?)", (name, password_hash, stamp))
+        return True
+
+    def delete_operator(self, name: str) -> bool:
+        return self.conn.execute("DELETE FROM operators WHERE name = ?", (name,)).rowcount == 1
