@@ -16,13 +16,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl.
+# System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl,
+# chromium (driven by Playwright; no browser download) with a Japanese font for its pages.
 system-deps:
 	@missing=""; \
 	command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || missing="$$missing pebble"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v faketime >/dev/null 2>&1 || missing="$$missing faketime"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qi gothic || missing="$$missing fonts-ipafont-gothic"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \

@@ -20,6 +20,7 @@ pytest_plugins = [
     "support.pebble",
     "support.population",
     "support.whois",
+    "support.web",
 ]
 
 INTEGRATION = Path(__file__).parent / "integration"

@@ -127,3 +127,12 @@ def free_port(udp_too: bool = False) -> int:
                     continue
                 return port
     raise RuntimeError("no free loopback port")
+
+
+def break_installation(config: Path) -> Path:
+    """A regular file where the contract's server directory should be."""
+    servers = Path(config).parent / "var/servers"
+    servers.mkdir(parents=True, exist_ok=True)
+    blocker = servers / "C-1001"
+    blocker.write_text("not a directory\n")
+    return blocker

@@ -90,7 +90,8 @@ class Console:
         history = self.engine.history(order_id)
         return view.render("order.html", "orders", status, order=order, history=history,
                            actions=self.actions_for(order), flash=flash, error=error,
-                           done=request.query_params.get("done"))
+                           done=request.query_params.get("done") if
+                           request.query_params.get("done") in ACTIONS else None)
 
     def actions_for(self, order) -> list[str]:
         possible = {t.trigger for t in self.lifecycle.transitions if t.source == order.state}

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import threading
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ class Throttle:
         with self._lock:
             waits = [(until - now).total_seconds() for count, until in
                      (self._failures.get(k, (0, now)) for k in keys) if until > now]
-        return int(max(waits, default=0)) + (1 if waits else 0)
+        return math.ceil(max(waits, default=0))
 
     def failed(self, keys: list[str], now: datetime) -> None:
         with self._lock:
