@@ -13,7 +13,7 @@ from adapters.abilities import APPROVAL_TOKEN, ShowsApprovals
 from adapters.base import BadInput
 from workflow.errors import InvalidTransition, NotFound
 from workflow.web import i18n
-from workflow.web.app import endpoint
+from workflow.web.pages import endpoint
 
 DECLINED = "the domain administrator declined"
 ACTOR = "approver"

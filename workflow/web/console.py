@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from workflow.clock import iso
 from workflow.errors import CertflowError, NotFound
-from workflow.web.app import endpoint
+from workflow.web.pages import endpoint
 from workflow.web.auth import Auth
 
 PAGE_SIZE = 50

@@ -44,7 +44,11 @@ def register(main: click.Group) -> None:
     @pass_ctx
     @handle_errors
     def add(ctx, name: str) -> None:
-        """Create operator NAME; the password is read from stdin (one line)."""
+        """Create operator NAME; the password is read from stdin (one line).
+
+        \b
+        Example: printf '%s\\n' "$PASSWORD" | certflow operator add alice
+        """
         from workflow import operators
         operators.check_name(name)
         if sys.stdin.isatty():
@@ -59,7 +63,11 @@ def register(main: click.Group) -> None:
     @pass_ctx
     @handle_errors
     def remove(ctx, name: str) -> None:
-        """Remove operator NAME (its sessions end at their next request)."""
+        """Remove operator NAME (its sessions end at their next request).
+
+        \b
+        Example: certflow operator remove alice
+        """
         from workflow import operators
         operators.remove(ctx.engine(), name)
         click.echo(f"operator {name} removed")
