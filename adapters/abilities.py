@@ -109,3 +109,32 @@ APPROVAL_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_\-]{16,})")
 def approval_tokens(text: str) -> list[str]:
     """The approval tokens in a mail's text, in order."""
     return APPROVAL_TOKEN.findall(text or "")
+
+
+#: RFC 5280 §5.3.1 CRLReason codes of the reasons an operator may give
+REVOCATION_REASONS: dict[str, int] = {
+    "unspecified": 0, "keyCompromise": 1, "affiliationChanged": 3, "superseded": 4,
+    "cessationOfOperation": 5,
+}
+
+
+@runtime_checkable
+class Revokes(Protocol):
+    """The CA revokes a certificate it issued (local CA: its CRL; ACME: revokeCert).
+    ``reason`` is a REVOCATION_REASONS name. Idempotent: revoking again is no error."""
+
+    def revoke(self, cert_pem: str, reason: str) -> None: ...
+
+
+@runtime_checkable
+class PublishesCRL(Protocol):
+    def crl_pem(self) -> str:
+        """The current CRL (PEM), signed by the issuing CA (``certflow ca crl``)."""
+
+
+@runtime_checkable
+class ResendsApproval(Protocol):
+    def resend_approval(self, application_id: str, language: str | None = None) -> str:
+        """Mail the approval URL of a pending application again; returns the address.
+        BadInput when the application takes no approval any more (approved, cancelled,
+        its token used or expired)."""

@@ -72,6 +72,14 @@ def _mail_validation(ctx: GuardContext) -> str | None:
     return "validation is not by approval mail"
 
 
+def _approver_given(ctx: GuardContext) -> str | None:
+    """A new approver is only for mail validation with a constructed address (BR
+    3.2.2.4.4): ``email``; with ``email-whois`` the approver comes from WHOIS/RDAP."""
+    if ctx.order.get("validation") != "email":
+        return f"validation is {ctx.order.get('validation')}: an approver is only set with email"
+    return None if ctx.data.get("approver") else "no approver given"
+
+
 GUARDS: Mapping[str, Callable[[GuardContext], str | None]] = {
     "contract_active": _contract_active,
     "flex_has_fixed_ip": _flex_has_fixed_ip,
@@ -81,5 +89,6 @@ GUARDS: Mapping[str, Callable[[GuardContext], str | None]] = {
     "has_certificate": _has_certificate,
     "held_from_here": _held_from_here,
     "mail_validation": _mail_validation,
+    "mail_validation_given": _approver_given,
 }
 

@@ -201,6 +201,10 @@ _STATES = (
                    Effect("cleanup_validation", bound=False)), final=True, records_reason=True),
     State("on_hold", "an effect failed past its retries; an operator must act",
           effects=(Effect(NOTIFY, "on_hold", bound=False),), records_reason=True),
+    # the CA revoked the certificate before `order revoke` recorded it (no live certificate:
+    # no renewal opens for it; `order renew` opens one by hand)
+    State("revoked", "the certificate was revoked at the CA (RFC 5280 reason recorded)",
+          effects=(Effect(NOTIFY, "revoked", bound=False),), final=True, records_reason=True),
 )
 
 _TRANSITIONS = (
@@ -221,6 +225,14 @@ _TRANSITIONS = (
     *(_T("reject", s, "rejected", (), "refused") for s in (*_IN_FLIGHT, "on_hold")),
     *(_T("hold", s, "on_hold", (), "an effect failed past its retries") for s in _HOLDABLE),
     *(_T("resume", "on_hold", s, ("held_from_here",), "operator resumed") for s in _HOLDABLE),
+    *(_T("revoke", s, "revoked", (), "certificate revoked at the CA")
+      for s in ("issued", "installed", "delivered")),
+    # a new approver before approval: recorded where the CA has no application yet; an
+    # application the CA holds is withdrawn (by the engine) and made again
+    *(_T("change_approver", s, s, ("mail_validation_given",), "approver changed")
+      for s in ("ordered", "paid")),
+    _T("change_approver", "awaiting_approval", "submitted", ("mail_validation_given",),
+       "approver changed: apply again"),
 )
 
 _TRIGGERS = (
@@ -240,6 +252,9 @@ _TRIGGERS = (
     Trigger("deliver"),
     Trigger("expire", data=("reason",), reason="approval not given within the deadline"),
     Trigger("hold", data=("reason",), reason="an effect failed past its retries"),
+    # the operator's commands (Engine.revoke, Engine.set_approver) check before firing
+    Trigger("revoke", data=("reason",), reason="unspecified"),
+    Trigger("change_approver", data=("approver",)),
 )
 
 LIFECYCLE = Lifecycle(initial="new", states=_STATES, transitions=_TRANSITIONS,

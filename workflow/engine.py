@@ -338,3 +338,55 @@ class Engine:
     def history(self, order_id: str) -> list[Event]:
         self.get(order_id)
         return [Event.from_record(r) for r in self.store.events(order_id)]
+
+    # --- the operator's window (workflow.operations) -----------------------------------
+
+    def find(self, states=None, contract=None, cn=None, email=None, expiring_within=None,
+             renewal_of=None, limit=None, after=None) -> Iterator[Order]:
+        from workflow import operations
+        return operations.find(self, states, contract, cn, email, expiring_within, renewal_of,
+                               limit, after)
+
+    def pending_effects(self, order_id: str) -> list[dict]:
+        from workflow import operations
+        return operations.pending_effects(self, order_id)
+
+    def explain(self, order_id: str) -> dict:
+        from workflow import operations
+        return operations.explain(self, order_id)
+
+    def retry(self, order_id: str, actor: str = "api") -> int:
+        from workflow import operations
+        return operations.retry(self, order_id, actor)
+
+    def resend_approval(self, order_id: str, actor: str = "api") -> str:
+        from workflow import operations
+        return operations.resend_approval(self, order_id, actor)
+
+    def set_approver(self, order_id: str, address: str, actor: str = "api") -> Order:
+        from workflow import operations
+        return operations.set_approver(self, order_id, address, actor)
+
+    def renew_now(self, order_id: str, actor: str = "api") -> str:
+        from workflow import operations
+        return operations.renew_now(self, order_id, actor)
+
+    def revoke(self, order_id: str, reason: str, actor: str = "api") -> Order:
+        from workflow import operations
+        return operations.revoke(self, order_id, reason, actor)
+
+    def failed_notifications(self) -> list[dict]:
+        from workflow import operations
+        return operations.failed_notifications(self)
+
+    def retry_notifications(self, ids=None) -> int:
+        from workflow import operations
+        return operations.retry_notifications(self, ids)
+
+    def ack_notifications(self, ids=None) -> int:
+        from workflow import operations
+        return operations.ack_notifications(self, ids)
+
+    def summary(self) -> dict:
+        from workflow import operations
+        return operations.summary(self)

@@ -83,7 +83,9 @@ def _entry_callback(state: State, steps: Steps, reminder_days: Mapping[str, Any]
             raise InvalidTransition(ctx.order["id"], event.transition.source, event.event.name,
                                     str(exc)) from None
         order, now = ctx.order, ctx.now
-        resumed = event.event.name == resume_trigger
+        # a resumed order, or one that stays where it is (a change of approver), gets its
+        # work re-queued, not its mail repeated
+        resumed = event.event.name == resume_trigger or event.transition.source == state.name
         seq, stamp, rows = pos.entered_seq, model.stamp, model.effects
         for effect in state.effects:
             if resumed and not effect.bound:

@@ -34,7 +34,7 @@ from adapters.validation.fetch import validation_file_problem
 from adapters.base import (Application, BadInput, Challenge, Issued, Notifier, Pending,
                            PermanentError, Refused, Submission)
 from adapters.crypto.keys import KeyVault, check_customer_csr, load_csr
-from adapters.ca import local_approval, local_certs as certs
+from adapters.ca import local_approval, local_certs as certs, local_revoke
 from adapters.ca.local_mail import ApprovalMailer, approval_token, token_hash
 from adapters.ca.local_store import CAStore
 from adapters.common.utc import as_utc as _utc, from_text, to_text
@@ -343,6 +343,24 @@ class LocalCA:
                        "WHERE application_id = ?", (now, application_id))
             db.execute("UPDATE tokens SET used_at = COALESCE(used_at, ?) WHERE application_id = ?",
                        (now, application_id))
+
+    # --- revocation (adapters.ca.local_revoke) and a resent approval mail ----------
+
+    def revoke(self, cert_pem: str, reason: str) -> None:
+        """Revokes: the certificate is on the next CRL (``certflow ca crl``)."""
+        self._ensure_once()
+        local_revoke.revoke(self.store, cert_pem, reason, self._now())
+
+    def crl_pem(self) -> str:
+        """PublishesCRL: the CRL, signed by the intermediate."""
+        self._ensure_once()
+        issuer = x509.load_pem_x509_certificate(self.chain_pem().encode("ascii"))
+        return local_revoke.crl(self.store, issuer, self._load_key("intermediate"), self._now())
+
+    def resend_approval(self, application_id: str, language: str | None = None) -> str:
+        """ResendsApproval: the same token again, while it is valid."""
+        self._ensure_once()
+        return self._mailer.resend(application_id, language or self.sender_language)
 
     def applications(self) -> list[dict]:
         """Every application, oldest first (``certflow ca applications --json``); no tokens."""

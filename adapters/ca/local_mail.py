@@ -15,7 +15,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Callable
 
-from adapters.base import Application, Notice, Notifier, TransientError
+from adapters.base import Application, BadInput, Notice, Notifier, TransientError
 from adapters.ca.local_store import CAStore
 from adapters.common.utc import from_text, to_text
 from adapters.crypto.keys import KeyVault
@@ -45,6 +45,34 @@ class ApprovalMailer:
         self.sender_language = sender_language
         self._now = now
 
+    def resend(self, application_id: str, language: str) -> str:
+        """Mail the approval URL again with the same token, while that token is unused and
+        unexpired (it stays single-use); returns the approver's address. BadInput else."""
+        now = self._now()
+        rows = self.store.read(
+            "SELECT a.*, t.expires_at, t.used_at FROM applications a JOIN tokens t "
+            "USING (application_id) WHERE a.application_id = ?", (application_id or "",))
+        if not rows or rows[0]["status"] != "pending" or rows[0]["used_at"] is not None:
+            raise BadInput("application", f"application {application_id} takes no approval "
+                           "any more (approved, cancelled or unknown)")
+        row = rows[0]
+        if now > from_text(row["expires_at"]):
+            raise BadInput("application", f"the approval token of {application_id} expired on "
+                           f"{row['expires_at']}")
+        self.notifier.send(self._notice(row, language, from_text(row["expires_at"]),
+                                        f":approval:resent:{to_text(now)}"))
+        return row["approver"]
+
+    def _notice(self, row, language: str, deadline_at, key_suffix: str) -> Notice:
+        token = approval_token(self.vault, row["token_nonce"])
+        return Notice(
+            template="approval_request", to=row["approver"], language=language,
+            context={"common_name": row["common_name"], "names": json.loads(row["names"]),
+                     "url": f"{self.approval_url}?token={token}",
+                     "deadline_at": deadline_at, "order_id": row["order_id"]},
+            idempotency_key=row["idempotency_key"] + key_suffix,
+        )
+
     def send(self, application_id: str, app: Application) -> None:
         """Mail the approval URL once: claim the send, send, record it; on failure release
         the claim so a retry sends (the same token, the same idempotency key)."""
@@ -61,15 +89,8 @@ class ApprovalMailer:
                                      "another worker", retry_after=10, application_id=application_id)
             db.execute("UPDATE applications SET mail_claim = ?, mail_claimed_at = ? "
                        "WHERE application_id = ?", (claim, to_text(now), application_id))
-        token = approval_token(self.vault, row["token_nonce"])
-        notice = Notice(
-            template="approval_request", to=row["approver"],
-            language=app.language or self.sender_language,
-            context={"common_name": row["common_name"], "names": json.loads(row["names"]),
-                     "url": f"{self.approval_url}?token={token}",
-                     "deadline_at": app.deadline_at, "order_id": row["order_id"]},
-            idempotency_key=row["idempotency_key"] + ":approval",
-        )
+        notice = self._notice(row, app.language or self.sender_language, app.deadline_at,
+                              ":approval")
         try:
             self.notifier.send(notice)
         except BaseException:

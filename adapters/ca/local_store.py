@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS tokens (
     used_at         TEXT
 );
 CREATE INDEX IF NOT EXISTS tokens_by_application ON tokens(application_id);
+CREATE TABLE IF NOT EXISTS revocations (
+    serial      TEXT PRIMARY KEY,              -- as applications.serial
+    reason      TEXT NOT NULL,                 -- RFC 5280 reason name
+    revoked_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS applications_by_serial ON applications(serial);
 """
 
 BUSY_TIMEOUT_MS = 60_000

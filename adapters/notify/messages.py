@@ -41,7 +41,7 @@ PACKAGE_TEMPLATES = Path(__file__).with_name("templates")
 TEMPLATES = (
     "order_received", "work_started", "csr_request", "approval_pending",
     "approval_request", "approval_reminder", "installed", "delivered", "cancelled",
-    "rejected", "on_hold", "renewal_payment_due", "renewal_blocked",
+    "rejected", "on_hold", "renewal_payment_due", "renewal_blocked", "revoked",
 )
 #: the only messages allowed to carry the approver's own link (context["url"])
 LINK_TEMPLATES = frozenset({"approval_request", "approval_reminder"})

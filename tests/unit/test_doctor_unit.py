@@ -12,7 +12,8 @@ def test_passes_on_a_fresh_workspace(workspace):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for check in ("config", "database", "master key", "ca", "webroot", "install", "notifier"):
         assert check in proc.stdout
-    assert "schema 1" in proc.stdout and "integrity ok" in proc.stdout
+    from workflow.store.schema import SCHEMA_VERSION
+    assert f"schema {SCHEMA_VERSION}" in proc.stdout and "integrity ok" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1].startswith("doctor: all")
 
 

@@ -55,7 +55,8 @@ def test_deadline_reason_follows_the_duration():
 
 def test_lifecycle_rules_live_in_states():
     assert set(LIFECYCLE.public_triggers) == {"place", "pay", "cancel", "reject", "resume"}
-    assert set(LIFECYCLE.final_states) == {"installed", "delivered", "cancelled", "rejected"}
+    assert set(LIFECYCLE.final_states) == {"installed", "delivered", "cancelled", "rejected",
+                                           "revoked"}
     assert set(LIFECYCLE.certificate_states) == {"issued", "installed", "delivered"}
     assert LIFECYCLE.trigger("cancel").data == ("reason",)
     [reminder] = LIFECYCLE.state("awaiting_approval").reminders

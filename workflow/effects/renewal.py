@@ -64,12 +64,7 @@ def open_renewals(engine) -> list[str]:
                                    now, to="operator")
             continue
         try:
-            new = engine.place(actor="renewal", common_name=old.common_name,
-                               organization=old.organization, unit=old.unit, locality=old.locality,
-                               prefecture=old.prefecture, country=old.country, plan=old.plan,
-                               contract=old.contract, email=old.email, validation=old.validation,
-                               approver=old.approver if old.validation == "email" else None,
-                               language=old.language, renewal_of=old.id)
+            new = renew(engine, old)
         except ValidationError as exc:
             if exc.field == "renewal_of":
                 continue  # another daemon opened it first
@@ -79,14 +74,29 @@ def open_renewals(engine) -> list[str]:
             log.error("renewal of %s refused: %s", old.id, exc)
             continue
         opened.append(new.id)
-        if new.state != "ordered":
-            continue
-        if cfg["auto_pay"]:
-            engine.fire(new.id, "pay", actor="renewal:auto_pay")
-        else:
-            for days in cfg["payment_reminder_days"]:
-                at = not_after - timedelta(days=days)
-                if at > now:
-                    engine.schedule_notice(new.id, "renewal_payment_due",
-                                           f"{new.id}:renewal_payment_due:{days}d", at, bound=True)
     return opened
+
+
+def renew(engine, old, actor: str = "renewal"):
+    """Place the renewal of order ``old`` now; paid at once with ``[renewal] auto_pay``,
+    else the customer is reminded before the certificate expires. ValidationError
+    (field ``renewal_of``) when it already has one."""
+    cfg = engine.config["renewal"]
+    now = engine.now()
+    new = engine.place(actor=actor, common_name=old.common_name,
+                       organization=old.organization, unit=old.unit, locality=old.locality,
+                       prefecture=old.prefecture, country=old.country, plan=old.plan,
+                       contract=old.contract, email=old.email, validation=old.validation,
+                       approver=old.approver if old.validation == "email" else None,
+                       language=old.language, renewal_of=old.id)
+    if new.state != "ordered":
+        return new
+    if cfg["auto_pay"]:
+        return engine.fire(new.id, "pay", actor=f"{actor}:auto_pay")
+    not_after = parse_iso(old.certificate.not_after)
+    for days in cfg["payment_reminder_days"]:
+        at = not_after - timedelta(days=days)
+        if at > now:
+            engine.schedule_notice(new.id, "renewal_payment_due",
+                                   f"{new.id}:renewal_payment_due:{days}d", at, bound=True)
+    return new

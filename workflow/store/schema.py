@@ -65,8 +65,11 @@ def _m004_operators(db: sqlite_utils.Database) -> None:
     db["operators"].create(OPERATOR_SCHEMA, pk="name", not_null={"password_hash", "created_at"})
 
 
+from workflow.store.operator_schema import m003_operator_indexes  # noqa: E402
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_initial", _m001_initial),
+    ("003_operator_indexes", m003_operator_indexes),
     ("004_operators", _m004_operators),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

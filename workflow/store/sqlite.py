@@ -21,6 +21,8 @@ import sqlite_utils
 
 from adapters.common.sqlite_tx import use_wal
 from workflow.errors import ConfigError, StoreUnavailable
+from workflow.store.operator_reads import OperatorReads
+from workflow.store.records import order_record as _record
 from workflow.store.schema import (CERTIFICATE_COLUMNS, EVENT_COLUMNS, MIGRATIONS, ORDER_COLUMNS,
                                    SCHEMA_VERSION)
 from workflow.store.transaction import Transaction
@@ -55,7 +57,7 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class SQLiteStore:
+class SQLiteStore(OperatorReads):
     """One SQLite database file (see the module docstring)."""
 
     def __init__(self, path: str, synchronous: str = "full", busy_timeout_ms: int = 15000) -> None:
@@ -322,14 +324,6 @@ class SQLiteStore:
             except sqlite3.Error:  # e.g. locked during a checkpoint: look again
                 return None
         return counter, conn.close
-
-
-def _record(row: sqlite3.Row) -> dict:
-    """An order row as a dict, its certificate summary under ``certificate``."""
-    rec = {c: row[c] for c in ORDER_COLUMNS}
-    rec["certificate"] = ({k: row[k] for k in ("serial", "not_before", "not_after", "sha256")}
-                          if row["serial"] else None)
-    return rec
 
 
 def inspect(path: str, final_states: tuple[str, ...] = ()) -> dict:

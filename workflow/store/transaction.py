@@ -6,6 +6,7 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Iterable, Iterator
 
+from workflow.store.operator_writes import OperatorWrites
 from workflow.store.schema import CERTIFICATE_COLUMNS, EVENT_COLUMNS, ORDER_COLUMNS
 
 _INSERT_ORDER = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
@@ -34,7 +35,7 @@ def _update_sql(columns: tuple[str, ...]) -> str:
     return f"UPDATE orders SET {sets} WHERE id = ? AND version = ?"
 
 
-class Transaction:
+class Transaction(OperatorWrites):
     """Every statement a command writes with. Rows go in and come out as dicts."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -70,6 +71,7 @@ class Transaction:
             if self.order_exists(row["id"]):
                 return False
             raise
+        self.index_names(row["id"], row["common_name"], row["sans"])
         return True
 
     def load_order(self, order_id: str) -> dict | None:
@@ -119,6 +121,7 @@ class Transaction:
         try:
             with self.savepoint("import_order"):
                 self.conn.execute(_INSERT_ORDER, tuple(map(row.get, ORDER_COLUMNS)))
+                self.index_names(row["id"], row["common_name"], row["sans"])
                 self.append_events(events)
                 if certificate:
                     self.put_certificate(certificate, replace=False)

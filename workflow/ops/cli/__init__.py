@@ -54,6 +54,9 @@ from workflow.ops.cli import ops as cli_ops, order as cli_order  # noqa: E402  (
 
 cli_order.register(main)
 cli_ops.register(main)
+from workflow.ops.cli import operator as cli_operator  # noqa: E402  (needs `order` and `ca`)
+
+cli_operator.register(main)
 from workflow.ops.cli import web as cli_web  # noqa: E402
 
 cli_web.register(main)

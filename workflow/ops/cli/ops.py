@@ -38,8 +38,8 @@ def register(main: click.Group) -> None:
     @pass_ctx
     @handle_errors
     def status(ctx, as_json: bool) -> None:
-        """Summary: orders per state, orders on hold, deadlines in the next 48 h,
-        failed effects.
+        """Summary: orders per state, orders on hold (the 20 oldest), deadlines in the
+        next 48 h (the 20 nearest), failed effects and notifications, with counts.
 
         \b
         Example: certflow status
@@ -58,18 +58,24 @@ def register(main: click.Group) -> None:
         for state, n in s["states"].items():
             t.add_row(state, str(n))
         con.print(t)
-        for title, rows, cols in (("on hold", s["on_hold"], ("id", "common_name", "reason")),
-                                  ("deadlines in the next 48 h", s["deadlines_48h"],
-                                   ("id", "state", "common_name", "deadline_at", "deadline_trigger")),
-                                  ("failed effects", s["failed_effects"],
-                                   ("order_id", "effect", "param", "last_error"))):
+        for title, count, rows, cols in (
+                ("on hold", s["on_hold_count"], s["on_hold"],
+                 ("id", "common_name", "reason", "updated_at")),
+                ("deadlines in the next 48 h", s["deadlines_48h_count"], s["deadlines_48h"],
+                 ("id", "state", "common_name", "deadline_at", "deadline_trigger")),
+                ("failed effects", s["failed_effects_count"], s["failed_effects"],
+                 ("order_id", "effect", "param", "last_error"))):
             if rows:
-                tt = Table(title=title)
+                shown = f" ({len(rows)} of {count} shown)" if count > len(rows) else ""
+                tt = Table(title=f"{title}: {count}{shown}")
                 for c in cols:
-                    tt.add_column(c, overflow="fold")
+                    tt.add_column(c, overflow="fold", no_wrap=c in ("id", "order_id"))
                 for r in rows:
                     tt.add_row(*(escape(str(r.get(c) or "")) for c in cols))
                 con.print(tt)
+        if s["failed_notifications"]:
+            con.print(f"failed notifications: {s['failed_notifications']} "
+                      "(certflow notify failed)")
 
     @main.command()
     @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",

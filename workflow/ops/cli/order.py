@@ -35,8 +35,10 @@ def _print_order(order, lifecycle) -> None:
 
 
 def _age(created: str, now: datetime) -> str:
+    """How long ago the order was placed; 0 for one a moved clock placed in the future."""
+    from datetime import timedelta
     from workflow.clock import parse_iso
-    delta = now - parse_iso(created)
+    delta = max(now - parse_iso(created), timedelta(0))
     days, secs = delta.days, delta.seconds
     return f"{days}d{secs // 3600}h" if days else f"{secs // 3600}h{secs % 3600 // 60}m"
 
@@ -53,11 +55,13 @@ def _style(lifecycle, name: str) -> str:
 def order_table(orders, now: datetime, lifecycle, title: str = "orders"):
     from rich.table import Table
     t = Table(title=title)
-    for col in ("id", "state", "common name", "plan", "age", "deadline", "reason"):
+    t.add_column("id", no_wrap=True, min_width=25)  # copied into the next command: whole
+    for col in ("state", "common name", "contract", "not_after", "age"):
         t.add_column(col, overflow="fold")
     for o in orders:
-        t.add_row(o.id, f"[{_style(lifecycle, o.state)}]{o.state}[/]", o.common_name, o.plan,
-                  _age(o.created_at, now), o.deadline_at or "", escape((o.reason or "")[:80]))
+        t.add_row(o.id, f"[{_style(lifecycle, o.state)}]{o.state}[/]", escape(o.common_name),
+                  escape(o.contract), o.certificate.not_after if o.certificate else "",
+                  _age(o.created_at, now))
     return t
 
 
@@ -161,33 +165,52 @@ def register(main: click.Group) -> None:
     @pass_ctx
     @handle_errors
     def show(ctx, order_id: str, as_json: bool) -> None:
-        """Show one order (with its CSR while it is with the CA).
+        """Show one order: where it stands and why (reason, deadline and what fires
+        then, pending effects), with its CSR while it is with the CA.
 
         \b
         Example: certflow order show 20261125-1a2b3c4d --json
         """
+        from workflow.ops.cli.operator import print_explanation
         engine = ctx.engine()
         o = engine.get(order_id)
-        emit_json(_order_json(o)) if as_json else _print_order(o, engine.lifecycle)
+        why = engine.explain(order_id)
+        if as_json:
+            emit_json({**_order_json(o), "pending": why["pending"],
+                       "deadline_trigger": why["deadline_trigger"]})
+            return
+        _print_order(o, engine.lifecycle)
+        print_explanation(why)
 
     @order.command("list")
-    @click.option("--state", help="only orders in this state.")
-    @click.option("--json", "as_json", is_flag=True, help="print rows as JSON.")
+    @click.option("--state", "states", multiple=True, help="only orders in this state (repeat "
+                  "for several).")
+    @click.option("--contract", help="only orders of this hosting contract.")
+    @click.option("--cn", help="a part of the common name or of a SAN (A-label or U-label).")
+    @click.option("--email", help="only orders of this customer address.")
+    @click.option("--expiring-within", type=int, metavar="DAYS",
+                  help="certificates expiring within DAYS days (not yet expired).")
+    @click.option("--renewal-of", help="the renewal of this order.")
+    @click.option("--limit", type=int, help="at most N rows (table default 100; JSON: all).")
+    @click.option("--after", metavar="ID", help="the rows after this order id (the next page).")
+    @click.option("--json", "as_json", is_flag=True, help="rows as JSON (streamed; no CSR).")
     @pass_ctx
     @handle_errors
-    def list_(ctx, state: str | None, as_json: bool) -> None:
-        """List orders: state, age, deadline, reason.
+    def list_(ctx, states, contract, cn, email, expiring_within, renewal_of, limit, after,
+              as_json: bool) -> None:
+        """List orders by id, filtered and paged: id, state, common name, contract,
+        not_after, age.
 
         \b
-        Example: certflow order list --state on_hold
+        Examples:
+          certflow order list --state on_hold
+          certflow order list --cn example.jp --expiring-within 30
+          certflow order list --limit 100 --after 20261125-1a2b3c4d
         """
-        engine = ctx.engine()
-        orders = engine.list(state)
-        if as_json:
-            emit_json([_order_json(o) for o in orders])
-        else:
-            from rich.console import Console
-            Console().print(order_table(orders, engine.now(), engine.lifecycle))
+        from workflow.ops.cli.operator import list_orders
+        list_orders(ctx.engine(), dict(states=states, contract=contract, cn=cn, email=email,
+                                       expiring_within=expiring_within, renewal_of=renewal_of,
+                                       limit=limit, after=after), as_json)
 
     @order.command("history")
     @click.argument("order_id")
