@@ -187,3 +187,78 @@ def test_serve_refuses_a_bad_listen_address(workspace):
     configure(workspace, {"web.listen": "127.0.0.1:notaport"})
     refused = invoke(workspace, "serve")
     assert refused.exit_code == 2 and "web.listen" in refused.stderr
+
+
+def act(client, order_id, action, **form):
+    page = client.get(f"/ops/orders/{order_id}")
+    assert f'id="action-{action}"' in page.text, page.text
+    return client.post(f"/ops/orders/{order_id}/{action}",
+                       data={"csrf": csrf_of(page.text), **form}, follow_redirects=False)
+
+
+def installed(engine):
+    order = engine.place(**ORDER)
+    engine.fire(order.id, "pay")
+    Daemon(engine).run_once()
+    assert engine.get(order.id).state == "installed"
+    return order.id
+
+
+def test_renew_now_and_revoke_are_the_engine_operations_with_the_operator_as_actor(web):
+    engine, client = web
+    order_id = installed(engine)
+    login(client)
+    renewed = act(client, order_id, "renew")
+    assert renewed.status_code == 303
+    new_id = renewed.headers["location"].split("/ops/orders/")[1].split("?")[0]
+    new = engine.get(new_id)
+    assert new.renewal_of == order_id and engine.history(new_id)[0].actor == OPERATOR
+    assert act(client, order_id, "renew").status_code == 409  # it has its renewal already
+
+    assert act(client, order_id, "revoke", reason="keyCompromise").status_code == 303
+    revoked = engine.get(order_id)
+    assert revoked.state == "revoked"
+    assert (engine.history(order_id)[-1].actor, engine.history(order_id)[-1].trigger) == \
+        (OPERATOR, "revoke")
+
+
+def test_set_approver_resend_and_pending_work_on_the_order_page(web):
+    engine, client = web
+    order_id, token = awaiting(engine)
+    login(client)
+    page = client.get(f"/ops/orders/{order_id}").text
+    assert 'id="pending"' in page and "poll_ca" in page
+    assert act(client, order_id, "resend_approval").status_code == 303
+    assert act(client, order_id, "set_approver", address="evil@elsewhere.example"
+               ).status_code == 409
+    assert act(client, order_id, "set_approver", address="webmaster@example.jp"
+               ).status_code == 303
+    changed = engine.get(order_id)
+    assert changed.approver == "webmaster@example.jp"
+    assert engine.history(order_id)[-1].actor == OPERATOR
+    assert act(client, order_id, "retry").status_code == 303
+
+
+def test_failed_notifications_are_listed_retried_and_acknowledged(workspace, clock, closed_port):
+    configure(workspace, {"notify.kind": "smtp", "notify.host": "127.0.0.1",
+                          "notify.port": closed_port, "effects.max_attempts": 1})
+    engine = Engine(config_mod.load(workspace), clock)
+    operators.add(engine, OPERATOR, PASSWORD)
+    client = TestClient(create_app(engine), base_url=BASE)
+    order = engine.place(**ORDER)
+    Daemon(engine).run_once()
+    [failed] = engine.failed_notifications()
+    login(client)
+    page = client.get("/ops/notifications")
+    assert order.id in page.text and "order_received" in page.text
+    csrf = csrf_of(page.text)
+    assert client.post("/ops/notifications", data={"do": "retry"}).status_code == 403
+    assert client.post("/ops/notifications", data={"csrf": csrf, "do": "retry",
+                                                   "ids": str(failed["id"])}).status_code == 200
+    assert engine.failed_notifications() == []
+    Daemon(engine).run_once()
+    assert len(engine.failed_notifications()) == 1
+    client.post("/ops/notifications", data={"csrf": csrf, "do": "ack"})
+    assert engine.failed_notifications() == []
+    assert "failed-notifications\">0<" in client.get("/ops/").text
+    engine.close()

@@ -1,5 +1,6 @@
 """The operator console under ``/ops/``: status, orders (filters, paging), one order
-(timeline, certificate, actions), the on-hold queue, expiring certificates, contracts.
+(timeline, pending work, certificate, actions), the on-hold queue, expiring
+certificates, failed notifications (retry, acknowledge), contracts.
 
 Every action is the engine operation the CLI uses, with the operator's name as actor;
 every POST carries the session's CSRF token (403 without it); a page without a login
@@ -7,14 +8,13 @@ redirects to the login page.
 """
 from __future__ import annotations
 
-from datetime import timedelta
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from workflow.clock import iso
+from adapters.abilities import REVOCATION_REASONS
 from workflow.errors import CertflowError, NotFound
+from workflow.operations import APPROVER_STATES
 from workflow.web.pages import endpoint
 from workflow.web.auth import Auth
 
@@ -46,8 +46,7 @@ class Console:
     # --- pages -----------------------------------------------------------------------
 
     def status(self, view, request, form):
-        from workflow.ops.status import summary
-        return view.render("status.html", "status", summary=summary(self.engine))
+        return view.render("status.html", "status", summary=self.engine.summary())
 
     def orders(self, view, request, form):
         q = request.query_params
@@ -65,21 +64,18 @@ class Console:
                            contracts=sorted(self.engine.config.contracts))
 
     def find(self, *, state=None, contract=None, cn=None, expiring_within=None, after=None):
-        """One page of orders, oldest first, and whether more follow."""
-        orders = self.engine.list(state)
-        if contract:
-            orders = [o for o in orders if o.contract == contract]
-        if cn:
-            needle = cn.lower()
-            orders = [o for o in orders if any(needle in n.lower() for n in o.names)]
-        if expiring_within is not None:
-            limit = iso(self.engine.now() + timedelta(days=expiring_within))
-            orders = [o for o in orders if o.certificate and o.certificate.not_after <= limit
-                      and o.state in self.lifecycle.certificate_states]
-        if after:
-            ids = [o.id for o in orders]
-            orders = orders[ids.index(after) + 1:] if after in ids else orders
-        return orders[:PAGE_SIZE], len(orders) > PAGE_SIZE
+        """One page of orders, by id, and whether more follow (engine.find, as the CLI's
+        ``order list`` filters)."""
+        states = state or (self.live_certificates() if expiring_within is not None else None)
+        found = list(self.engine.find(states=states, contract=contract, cn=cn,
+                                      expiring_within=expiring_within, limit=PAGE_SIZE + 1,
+                                      after=after))
+        return found[:PAGE_SIZE], len(found) > PAGE_SIZE
+
+    def live_certificates(self) -> tuple[str, ...]:
+        """States whose certificate is in use (not revoked, not replaced by a renewal)."""
+        return tuple(s for s in self.lifecycle.certificate_states
+                     if s not in ("revoked", "superseded"))
 
     def order(self, view, request, form, status=200, flash=None, error=None):
         order_id = request.path_params["order_id"]
@@ -88,15 +84,27 @@ class Console:
         except NotFound:
             return view.message(404, "not_found", order_id)
         history = self.engine.history(order_id)
+        pending = self.engine.pending_effects(order_id)
         return view.render("order.html", "orders", status, order=order, history=history,
-                           actions=self.actions_for(order), flash=flash, error=error,
+                           actions=self.actions_for(order, pending), pending=pending,
+                           reasons=list(REVOCATION_REASONS), flash=flash, error=error,
                            done=request.query_params.get("done") if
                            request.query_params.get("done") in ACTIONS else None)
 
-    def actions_for(self, order) -> list[str]:
+    def actions_for(self, order, pending) -> list[str]:
+        """The actions that may apply to the order now (the engine still decides)."""
+        state = self.lifecycle.state(order.state)
         possible = {t.trigger for t in self.lifecycle.transitions if t.source == order.state}
         if order.state == self.lifecycle.hold_state:
-            possible.add(self.lifecycle.resume_trigger)
+            possible.add("resume")
+        if pending:
+            possible.add("retry")
+        if order.state == "awaiting_approval" and order.validation in ("email", "email-whois"):
+            possible.add("resend_approval")
+        if order.validation == "email" and order.state in APPROVER_STATES:
+            possible.add("set_approver")
+        if state.final and order.certificate:
+            possible.add("renew")
         return [a for a in ACTIONS if a in possible]
 
     def act(self, view, request, form):
@@ -104,12 +112,26 @@ class Console:
         if action not in ACTIONS:
             return view.message(404, "not_found", action)
         try:
-            ACTIONS[action](self.engine, order_id, form, view.operator)
+            shown = ACTIONS[action](self.engine, order_id, form, view.operator) or order_id
         except NotFound:
             return view.message(404, "not_found", order_id)
         except CertflowError as exc:
             return self.order(view, request, form, status=409, error=exc.message or str(exc))
-        return RedirectResponse(f"/ops/orders/{order_id}?done={action}", status_code=303)
+        return RedirectResponse(f"/ops/orders/{shown}?done={action}", status_code=303)
+
+    def notifications(self, view, request, form):
+        if request.method == "POST":
+            ids = [int(i) for i in form.get("ids", "").split(",") if i.strip().isdigit()] or None
+            try:
+                if form.get("do") == "retry":
+                    self.engine.retry_notifications(ids)
+                elif form.get("do") == "ack":
+                    self.engine.ack_notifications(ids)
+            except NotFound as exc:
+                return view.message(404, "not_found", exc.message)
+            return RedirectResponse("/ops/notifications", status_code=303)
+        return view.render("notifications.html", "notifications",
+                           failed=self.engine.failed_notifications())
 
     def hold(self, view, request, form):
         return view.render("hold.html", "hold", orders=self.engine.list(self.lifecycle.hold_state))
@@ -137,6 +159,7 @@ class Console:
             Route("/ops/hold", page(self.hold)),
             Route("/ops/expiring", page(self.expiring)),
             Route("/ops/contracts", page(self.contracts)),
+            Route("/ops/notifications", page(self.notifications), methods=["GET", "POST"]),
             Route("/ops", lambda request: RedirectResponse("/ops/", status_code=303)),
         ]
 
@@ -168,10 +191,19 @@ def _fire(trigger: str, with_reason: bool = False):
     return action
 
 
-#: console action → the engine operation the CLI command of the same name runs
+#: console action → the engine operation its CLI command runs (`order resume|cancel|retry|
+#: resend-approval|set-approver|renew|revoke`); one may return the order to show next
 ACTIONS = {
     "resume": _fire("resume"),
+    "retry": lambda engine, oid, form, actor: engine.retry(oid, actor=actor) and None,
+    "resend_approval": lambda engine, oid, form, actor:
+        engine.resend_approval(oid, actor=actor) and None,
+    "set_approver": lambda engine, oid, form, actor:
+        engine.set_approver(oid, form.get("address", "").strip(), actor=actor) and None,
+    "renew": lambda engine, oid, form, actor: engine.renew_now(oid, actor=actor),
     "cancel": _fire("cancel", with_reason=True),
+    "revoke": lambda engine, oid, form, actor:
+        engine.revoke(oid, form.get("reason", ""), actor=actor) and None,
 }
 
 

@@ -93,6 +93,23 @@ _TEXT: dict[str, tuple[str, str]] = {
     "failed_effects": ("失敗した作業", "Failed effects"),
     "deadlines_48h": ("48 時間以内の期限", "Deadlines in the next 48 h"),
     "language": ("English", "日本語"),
+    "retry": ("今すぐ再試行", "Retry now"),
+    "resend_approval": ("承認メールを再送", "Resend approval mail"),
+    "set_approver": ("承認者を変更", "Set approver"),
+    "approver_address": ("新しい承認者のアドレス", "New approver address"),
+    "renew": ("今すぐ更新", "Renew now"),
+    "revoke": ("失効させる", "Revoke"),
+    "revoke_reason": ("失効の理由", "Revocation reason"),
+    "effect": ("処理", "Effect"),
+    "attempts": ("試行回数", "Attempts"),
+    "next_at": ("次の実行", "Next attempt"),
+    "last_error": ("最後のエラー", "Last error"),
+    "template": ("通知", "Notice"),
+    "failed_at": ("失敗日時", "Failed at"),
+    "retry_all": ("すべて再送", "Retry all"),
+    "ack_all": ("すべて確認済みにする", "Acknowledge all"),
+    "ack": ("確認済み", "Acknowledge"),
+    "order": ("注文", "Order"),
 }
 
 
