@@ -109,6 +109,9 @@ def test_console_login_session_cookie_and_no_open_redirect(web):
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
     assert "Secure" not in cookie  # http here; https behind a proxy or public_url sets it
     assert client.get("/ops/", follow_redirects=False).status_code == 200
+    english = client.get("/ops/orders?lang=en")
+    assert "<h1>Orders</h1>" in english.text and 'lang="en"' in english.text
+    assert "<h1>Orders</h1>" in client.get("/ops/orders").text  # the choice is kept
     for target in ("//evil.example/ops/", "/ops/\\evil", "https://x/ops/", "/ops/\nx", None):
         assert safe_next(target) == "/ops/"
     assert safe_next("/ops/orders?state=on_hold") == "/ops/orders?state=on_hold"
