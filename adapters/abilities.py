@@ -62,7 +62,8 @@ class TakesApprovals(Protocol):
 
 @dataclass(frozen=True)
 class ApprovalRequest:
-    """What an approval token stands for; ``status`` pending | used | expired."""
+    """What an approval token stands for; ``status`` pending | used (answered) | expired
+    | withdrawn (the application was cancelled before its deadline)."""
 
     application_id: str
     order_id: str

@@ -20,12 +20,13 @@ _FIND = ("SELECT t.token_hash, t.expires_at, t.used_at, a.application_id, a.orde
 
 
 def _request(row, now: datetime) -> ApprovalRequest:
-    if row["used_at"] is not None or row["status"] != "pending":
+    expired = now > from_text(row["expires_at"])
+    if row["status"] == "cancelled":  # the order ended (its deadline, a decline, an operator)
+        status = "expired" if expired else "withdrawn"
+    elif row["used_at"] is not None or row["status"] != "pending":
         status = "used"
-    elif now > from_text(row["expires_at"]):
-        status = "expired"
     else:
-        status = "pending"
+        status = "expired" if expired else "pending"
     return ApprovalRequest(application_id=row["application_id"], order_id=row["order_id"],
                            common_name=row["common_name"], names=tuple(json.loads(row["names"])),
                            approver=row["approver"], expires_at=from_text(row["expires_at"]),

@@ -265,3 +265,47 @@ def test_failed_notifications_are_listed_retried_and_acknowledged(workspace, clo
     assert engine.failed_notifications() == []
     assert "failed-notifications\">0<" in client.get("/ops/").text
     engine.close()
+
+
+def test_a_link_of_a_cancelled_order_says_withdrawn(web):
+    engine, client = web
+    order_id, token = awaiting(engine)
+    engine.fire(order_id, "cancel", reason="customer asked")
+    Daemon(engine).run_once()  # the CA's application is withdrawn
+    gone = client.get(f"/approve?token={token}")
+    assert gone.status_code == 410 and "取り消されました" in gone.text
+    assert "承認する" not in gone.text
+
+
+def test_the_session_cookie_is_secure_behind_https(workspace, clock):
+    configure(workspace, {"web.public_url": "https://certs.hosting.example"})
+    engine = Engine(config_mod.load(workspace), clock)
+    client = TestClient(create_app(engine), base_url="https://certs.hosting.example")
+    assert "Secure" in client.get("/ops/login").headers["set-cookie"]
+    engine.close()
+
+
+def test_an_approval_while_the_store_is_busy_is_still_recorded(web, workspace):
+    import subprocess
+    import sys
+    from support.helpers import HOLD_LOCK
+    engine, client = web
+    order_id, token = awaiting(engine)
+    csrf = csrf_of(client.get(f"/approve?token={token}").text)
+    other = engine.place(**ORDER)
+    login(client)
+    console_csrf = csrf_of(client.get(f"/ops/orders/{other.id}").text)
+    engine.store.conn.execute("PRAGMA busy_timeout = 50")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, engine.config["store"]["path"]],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        done = client.post("/approve", data={"token": token, "csrf": csrf, "answer": "approve"})
+        assert done.status_code == 200 and "承認しました" in done.text
+        assert client.get(f"/ops/orders/{other.id}").status_code == 200  # reads need no lock
+        busy = client.post(f"/ops/orders/{other.id}/cancel", data={"csrf": console_csrf})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert [a["status"] for a in engine.adapters.ca.applications()] == ["approved"]
+    assert engine.get(other.id).state == "ordered"

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from workflow.errors import StoreUnavailable
 from workflow.web import approval, console
 from workflow.web.pages import HERE, Web
 from workflow.web.security import SecurityHeaders
@@ -25,6 +26,7 @@ def create_app(engine) -> Starlette:
         *console.routes(web),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+                    exception_handlers={StoreUnavailable: web.unavailable})
     app.state.web = web
     return app

@@ -11,13 +11,14 @@ from starlette.routing import Route
 
 from adapters.abilities import APPROVAL_TOKEN, ShowsApprovals
 from adapters.base import BadInput
-from workflow.errors import InvalidTransition, NotFound
+from workflow.errors import InvalidTransition, NotFound, StoreUnavailable
 from workflow.web import i18n
 from workflow.web.pages import endpoint
 
 DECLINED = "the domain administrator declined"
 ACTOR = "approver"
-_GONE = {"used": ("used_title", "used_text"), "expired": ("expired_title", "expired_text")}
+_GONE = {"used": ("used_title", "used_text"), "expired": ("expired_title", "expired_text"),
+         "withdrawn": ("withdrawn_title", "withdrawn_text")}
 
 
 def routes(web) -> list[Route]:
@@ -70,7 +71,10 @@ def routes(web) -> list[Route]:
                 application_id = ca().approve(token)
             except BadInput:
                 return refusal(lang, _used(request))
-            engine.poll_now(application_id)
+            try:
+                engine.poll_now(application_id)
+            except StoreUnavailable:  # recorded at the CA: the daemon's next poll finds it
+                pass
             return web.message(lang, 200, t(lang, "approved_title"), t(lang, "approved_text"))
         if form.get("answer") == "decline":
             try:  # the order first: if it cannot be cancelled, the token stays as it was

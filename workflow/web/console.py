@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from adapters.abilities import REVOCATION_REASONS
-from workflow.errors import CertflowError, NotFound
+from workflow.errors import CertflowError, NotFound, StoreUnavailable
 from workflow.operations import APPROVER_STATES
 from workflow.web.pages import endpoint
 from workflow.web.auth import Auth
@@ -115,6 +115,8 @@ class Console:
             shown = ACTIONS[action](self.engine, order_id, form, view.operator) or order_id
         except NotFound:
             return view.message(404, "not_found", order_id)
+        except StoreUnavailable:
+            raise  # 503: try again (the application's handler)
         except CertflowError as exc:
             return self.order(view, request, form, status=409, error=exc.message or str(exc))
         return RedirectResponse(f"/ops/orders/{shown}?done={action}", status_code=303)

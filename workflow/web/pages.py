@@ -35,6 +35,13 @@ class Web:
                                                     **context)
         return HTMLResponse(html, status_code=status)
 
+    def unavailable(self, request: Request, exc: Exception) -> HTMLResponse:
+        """The store is busy, full or read-only (exit 75 on the CLI): 503, try again."""
+        lang = i18n.choose(request.query_params.get("lang"))
+        response = self.message(lang, 503, "503", i18n.translator(lang)("unavailable"))
+        response.headers["retry-after"] = "5"
+        return response
+
     def message(self, lang: str, status: int, title: str, text: str, **context) -> HTMLResponse:
         return self.render("message.html", lang, status, title=title, text=text, **context)
 
