@@ -5,7 +5,7 @@ PYTHON  ?= python3
 PYTEST_ARGS ?=
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test unit fuzz bench install system-deps docs clean lint-certs
+.PHONY: demo test unit fuzz bench bench-scale install system-deps docs clean lint-certs
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update && \
@@ -52,6 +52,11 @@ bench: $(VENV)/.installed
 	$(PY) bench/daemon.py
 	$(PY) bench/replay.py
 	$(PY) bench/keys.py
+	$(PY) bench/scale.py --orders 100000
+
+# the issue-19 figures: every operator command at a million orders (about half an hour)
+bench-scale: $(VENV)/.installed
+	$(PY) bench/scale.py --orders 1000000
 
 # pkilint (CA/B Forum TLS BRs) over the demo's leaf certificates: exit 1 on any finding
 # about validity period or key usage; lists those due to the local CA's missing CRL/AIA/policies

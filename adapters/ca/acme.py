@@ -37,7 +37,7 @@ from adapters.ca.acme_store import AcmeStore, OrderRecord
 from adapters.ca.acme_values import (CHALLENGE_TYPES, acme_challenge_type,
                                      authorization_failure, check_csr, check_hmac_key,
                                      identifiers, pick, renewal_cert_id, status_name)
-from adapters.abilities import Health, RenewalAdvice
+from adapters.abilities import REVOCATION_REASONS, Health, RenewalAdvice
 from adapters.common.redact import redact_url
 from adapters.common.utc import as_utc
 from adapters.settings import AdapterKind, Setting
@@ -170,6 +170,21 @@ class AcmeCA:
                     session.client.deactivate_authorization(authz)
 
     # --- optional abilities -------------------------------------------------------
+
+    def revoke(self, cert_pem: str, reason: str) -> None:
+        """Revokes: RFC 8555 §7.6 revokeCert, signed by the account that ordered it; a
+        certificate the CA already revoked is no error (a repeat after a crash)."""
+        try:
+            cert = x509.load_pem_x509_certificate(cert_pem.encode("ascii"))
+        except ValueError as exc:
+            raise BadInput("certificate", f"not a PEM certificate: {exc}") from exc
+        session = self._connect()
+        try:
+            with self._edge(session.net, "revoke"):
+                session.client.revoke(cert, REVOCATION_REASONS[reason])
+        except PermanentError as exc:
+            if not str(exc.problem or "").endswith(":alreadyRevoked"):
+                raise
 
     def check(self) -> Health:
         """Checkable (doctor): the directory answers and is an ACME directory."""

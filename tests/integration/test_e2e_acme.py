@@ -221,3 +221,34 @@ def test_a_daemon_killed_mid_exchange_resumes_with_one_acme_order(workspace, peb
     assert len(new_orders) == 1, new_orders
     assert new_orders == acme_orders_of(workspace)
     assert challenge_files_for(pebble, workspace) == []
+
+
+# --- issue 19: revokeCert (RFC 8555 §7.6) ------------------------------------------
+
+
+def pebble_status(pebble, serial_hex: str) -> str:
+    import httpx
+    response = httpx.get(f"{pebble.management}/cert-status-by-serial/{serial_hex}",
+                         verify=pebble.ca_bundle, timeout=10)
+    response.raise_for_status()
+    return json.loads(response.text)["Status"]
+
+
+def test_revoke_on_pebble(workspace, pebble):
+    configure_acme(workspace, pebble)
+    order_id = place_paid(workspace, "www.e2e-revoke-one.jp")
+    shown = drive(workspace, [order_id])[order_id]
+    assert shown["state"] == "installed", shown["reason"]
+    serial = shown["certificate"]["serial"]
+    assert pebble_status(pebble, serial) == "Valid"
+    proc = run_cli(workspace, "order", "revoke", order_id, "--reason", "keyCompromise")
+    assert proc.returncode == 0, proc.stderr
+    assert pebble_status(pebble, serial) == "Revoked"
+    after = cli_json(workspace, "order", "show", order_id)
+    assert (after["state"], after["reason"]) == ("revoked", "keyCompromise")
+    # the installed files are left in place (documented): a renewal replaces them
+    assert (workspace.parent / "var/servers/C-1001/www.e2e-revoke-one.jp/cert.pem").exists()
+    again = run_cli(workspace, "order", "revoke", order_id, "--reason", "keyCompromise")
+    assert again.returncode == 2 and "revoked" in again.stderr
+    crl = run_cli(workspace, "ca", "crl")
+    assert crl.returncode == 2 and "ca.kind" in crl.stderr

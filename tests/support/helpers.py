@@ -136,3 +136,14 @@ def break_installation(config: Path) -> Path:
     blocker = servers / "C-1001"
     blocker.write_text("not a directory\n")
     return blocker
+
+
+def installed_order(engine, **overrides):
+    """An order placed, paid and driven by one daemon pass to ``installed``."""
+    from workflow.effects.daemon import Daemon
+    o = engine.place(**{**ORDER, **overrides})
+    engine.fire(o.id, "pay")
+    Daemon(engine).run_once()
+    o = engine.get(o.id)
+    assert o.state == "installed", o.reason
+    return o

@@ -171,3 +171,22 @@ def test_status_is_bounded(workspace):
     assert "deadlines in the next 48 h: 25 (20 of 25 shown)" in text.replace("\n", " ") or \
         "20 of 25 shown" in text
     assert json.dumps(s)  # the same shape as the table
+
+
+def test_revoke_with_the_manual_ca_is_recorded_by_the_operator(workspace, tmp_path):
+    from support.ca import manual_leaf, manual_root
+    ca_key, ca_cert = manual_root(tmp_path)
+    from support.helpers import configure
+    configure(workspace, {"ca.kind": "manual", "ca.trust_roots": [str(tmp_path / "root.pem")]})
+    o = cli_json(workspace, "order", "place", *place_args())
+    ok(workspace, "order", "pay", o["id"])
+    ok(workspace, "daemon", "--once")
+    csr = x509.load_pem_x509_csr(cli_json(workspace, "order", "show", o["id"])["csr"].encode())
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(manual_leaf(ca_key, ca_cert, csr.public_key(), ("www.example.jp", "example.jp")))
+    ok(workspace, "order", "issue", o["id"], str(leaf))
+    ok(workspace, "daemon", "--once")
+    out = ok(workspace, "order", "revoke", o["id"], "--reason", "cessationOfOperation")
+    assert "revoked" in out and "by hand" in out
+    assert cli_json(workspace, "order", "show", o["id"])["reason"] == "cessationOfOperation"
+    assert run_cli(workspace, "ca", "crl").returncode == 2  # no CRL of another company's CA

@@ -4,19 +4,13 @@ from datetime import timedelta
 import pytest
 
 from support import mailfolder
-from support.helpers import ORDER
+from support.helpers import ORDER, installed_order
 from workflow.clock import parse_iso
 from workflow.effects.daemon import Daemon
 from workflow.errors import InvalidTransition, NotFound, ValidationError
 
 
-def installed(engine, **overrides):
-    o = engine.place(**{**ORDER, **overrides})
-    engine.fire(o.id, "pay")
-    Daemon(engine).run_once()
-    o = engine.get(o.id)
-    assert o.state == "installed", o.reason
-    return o
+installed = installed_order
 
 
 def awaiting_mail(engine, **overrides):
@@ -164,6 +158,8 @@ def test_revoke_local_ca_publishes_crl_and_tells_customer(engine, workspace):
     assert any("失効" in m["Subject"] for m in mailfolder.to(workspace, ORDER["email"]))
     with pytest.raises(InvalidTransition):
         engine.revoke(o.id, "superseded")
+    renewal = engine.get(engine.renew_now(o.id, actor="test"))  # a new key and certificate
+    assert renewal.renewal_of == o.id
 
 
 def test_failed_notifications_retry_and_ack(engine):
@@ -184,3 +180,35 @@ def test_failed_notifications_retry_and_ack(engine):
     assert engine.ack_notifications() == 1
     s = engine.summary()
     assert s["failed_notifications"] == 0 and s["failed_effects"] == []
+
+
+def test_migration_003_indexes_orders_already_there(tmp_path):
+    """A database made before migration 003 gets its names filled in, so --cn finds
+    the orders it already held."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from workflow.store.schema import ORDER_COLUMNS, _m001_initial
+    from workflow.store.sqlite import SQLiteStore
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    _m001_initial(sqlite_utils.Database(conn))
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                 "applied_at TEXT NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1, '001_initial', 'then')")
+    row = dict.fromkeys(ORDER_COLUMNS)
+    row.update(id="20261101-00000000000000aa", state="ordered", version=1, entered_seq=1,
+               common_name="www.xn--r8jz45g.jp", sans='["xn--r8jz45g.jp"]', plan="basic",
+               contract="C-1001", created_at="2026-11-01T00:00:00Z",
+               updated_at="2026-11-01T00:00:00Z")
+    conn.execute(f"INSERT INTO orders ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                 tuple(row.values()))
+    conn.close()
+    store = SQLiteStore(str(path))
+    try:
+        assert [r["id"] for r in store.find_orders(cn="例え")] == [row["id"]]
+        from workflow.store.schema import SCHEMA_VERSION
+        assert store.schema_version() == SCHEMA_VERSION
+    finally:
+        store.close()

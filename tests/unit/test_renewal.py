@@ -4,20 +4,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from support import mailfolder
-from support.helpers import ORDER, cli_json, configure, place_args, run_cli
+from support.helpers import cli_json, configure, installed_order, place_args, run_cli
 from workflow import config as config_mod
 from workflow.clock import MovableClock, parse_iso
 from workflow.effects.daemon import Daemon
 from workflow.engine import Engine
-
-
-def installed_order(engine, **overrides):
-    o = engine.place(**{**ORDER, **overrides})
-    engine.fire(o.id, "pay")
-    Daemon(engine).run_once()
-    o = engine.get(o.id)
-    assert o.state == "installed", o.reason
-    return o
 
 
 def lifetime(order) -> timedelta:

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from support.helpers import ORDER, configure
+from support.helpers import ORDER, configure, installed_order
 from support.inproc import invoke
 from support.web import OPERATOR, PASSWORD, mailed_approval_url
 from workflow import config as config_mod, operators
@@ -199,17 +199,9 @@ def act(client, order_id, action, **form):
                        data={"csrf": csrf_of(page.text), **form}, follow_redirects=False)
 
 
-def installed(engine):
-    order = engine.place(**ORDER)
-    engine.fire(order.id, "pay")
-    Daemon(engine).run_once()
-    assert engine.get(order.id).state == "installed"
-    return order.id
-
-
 def test_renew_now_and_revoke_are_the_engine_operations_with_the_operator_as_actor(web):
     engine, client = web
-    order_id = installed(engine)
+    order_id = installed_order(engine).id
     login(client)
     renewed = act(client, order_id, "renew")
     assert renewed.status_code == 303

@@ -70,3 +70,20 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 def emit_json(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def emit_rows(rows: list[dict], as_json: bool, title: str, cols: tuple[str, ...],
+              no_wrap: tuple[str, ...] = ()) -> None:
+    """A listing: JSON, or a table of ``cols`` (``no_wrap`` ones are never folded)."""
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+    t = Table(title=title)
+    for c in cols:
+        t.add_column(c, overflow="fold", no_wrap=c in no_wrap)
+    for r in rows:
+        t.add_row(*(escape(str(r.get(c) if r.get(c) is not None else "")) for c in cols))
+    Console().print(t)

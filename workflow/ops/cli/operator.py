@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from adapters.abilities import REVOCATION_REASONS, PublishesCRL, Revokes
 from workflow.errors import ValidationError
-from workflow.ops.cli.common import emit_json, handle_errors, pass_ctx
+from workflow.ops.cli.common import emit_rows, handle_errors, pass_ctx
 
 #: rows ``order list`` prints as a table when no --limit is given
 TABLE_LIMIT = 100
@@ -23,13 +23,14 @@ def list_orders(engine, filters: dict, as_json: bool) -> None:
         filters = {**filters, "limit": TABLE_LIMIT}
     orders = engine.find(**filters)
     if as_json:
-        click.echo("[", nl=False)
+        out = click.get_text_stream("stdout")  # buffered: one flush at the end, not per row
+        out.write("[")
         for n, order in enumerate(orders):
             row = order.to_dict()
             row.pop("csr", None)
-            click.echo(("," if n else "") + "\n" + json.dumps(row, ensure_ascii=False, default=str),
-                       nl=False)
-        click.echo("\n]")
+            out.write(("," if n else "") + "\n" + json.dumps(row, ensure_ascii=False, default=str))
+        out.write("\n]\n")
+        out.flush()
         return
     from rich.console import Console
     from workflow.ops.cli.order import order_table
@@ -188,44 +189,25 @@ def register(main: click.Group) -> None:
         \b
         Example: certflow notify failed
         """
-        rows = ctx.engine().failed_notifications()
-        if as_json:
-            emit_json(rows)
-            return
-        from rich.console import Console
-        from rich.table import Table
-        t = Table(title="failed notifications")
-        cols = ("id", "order_id", "template", "attempts", "failed_at", "last_error")
-        for c in cols:
-            t.add_column(c, overflow="fold", no_wrap=c in ("id", "order_id"))
-        for r in rows:
-            t.add_row(*(escape(str(r[c] if r[c] is not None else "")) for c in cols))
-        Console().print(t)
+        emit_rows(ctx.engine().failed_notifications(), as_json, "failed notifications",
+                  ("id", "order_id", "template", "attempts", "failed_at", "last_error"),
+                  no_wrap=("id", "order_id"))
 
-    @notify.command("retry")
-    @click.argument("ids", nargs=-1)
-    @click.option("--all", "all_", is_flag=True, help="every failed notification.")
-    @pass_ctx
-    @handle_errors
-    def notify_retry(ctx, ids, all_: bool) -> None:
-        """Queue failed notifications again, due now (the daemon sends them).
+    def _on_failed(name: str, method: str, done: str, doc: str) -> None:
+        @click.argument("ids", nargs=-1)
+        @click.option("--all", "all_", is_flag=True, help="every failed notification.")
+        @pass_ctx
+        @handle_errors
+        def command(ctx, ids, all_: bool) -> None:
+            n = getattr(ctx.engine(), method)(_ids_or_all(ids, all_))
+            click.echo(f"{n} notification(s) {done}")
+        command.__doc__ = doc
+        notify.command(name)(command)
 
-        \b
-        Example: certflow notify retry 42 43   |   certflow notify retry --all
-        """
-        n = ctx.engine().retry_notifications(_ids_or_all(ids, all_))
-        click.echo(f"{n} notification(s) queued again")
-
-    @notify.command("ack")
-    @click.argument("ids", nargs=-1)
-    @click.option("--all", "all_", is_flag=True, help="every failed notification.")
-    @pass_ctx
-    @handle_errors
-    def notify_ack(ctx, ids, all_: bool) -> None:
-        """Acknowledge failed notifications: they leave `status` and `notify failed`.
-
-        \b
-        Example: certflow notify ack 42   |   certflow notify ack --all
-        """
-        n = ctx.engine().ack_notifications(_ids_or_all(ids, all_))
-        click.echo(f"{n} notification(s) acknowledged")
+    _on_failed("retry", "retry_notifications", "queued again",
+               "Queue failed notifications again, due now (the daemon sends them; one more "
+               "attempt each).\n\n\b\nExample: certflow notify retry 42 43   |   "
+               "certflow notify retry --all")
+    _on_failed("ack", "ack_notifications", "acknowledged",
+               "Acknowledge failed notifications: they leave `status` and `notify failed`."
+               "\n\n\b\nExample: certflow notify ack 42   |   certflow notify ack --all")

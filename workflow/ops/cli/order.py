@@ -7,7 +7,7 @@ import click
 from rich.markup import escape
 
 from adapters.abilities import PublishesRoot, TakesApprovals, approval_tokens
-from workflow.ops.cli.common import emit_json, handle_errors, pass_ctx
+from workflow.ops.cli.common import emit_json, emit_rows, handle_errors, pass_ctx
 from workflow.errors import ValidationError
 
 
@@ -274,19 +274,9 @@ def register(main: click.Group) -> None:
         \b
         Example: certflow ca applications --json
         """
-        rows = _local_ca(ctx, TakesApprovals).applications()
-        if as_json:
-            emit_json(rows)
-            return
-        from rich.console import Console
-        from rich.table import Table
-        t = Table(title="local CA applications")
-        cols = ("application_id", "order_id", "common_name", "validation", "status", "created_at")
-        for c in cols:
-            t.add_column(c, overflow="fold")
-        for r in rows:
-            t.add_row(*(escape(str(r.get(c) or "")) for c in cols))
-        Console().print(t)
+        emit_rows(_local_ca(ctx, TakesApprovals).applications(), as_json,
+                  "local CA applications", ("application_id", "order_id", "common_name",
+                                            "validation", "status", "created_at"))
 
     @ca.command("root")
     @pass_ctx
