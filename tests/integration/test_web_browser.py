@@ -15,35 +15,35 @@ def show(config, order_id):
 
 
 def test_approver_opens_the_mailed_link_approves_and_the_link_is_then_used(
-        web_workspace, web_server, page, tmp_path):
+        web_workspace, certflow_web, browser_page, tmp_path):
     order_id = place_by_mail(web_workspace)
     before = show(web_workspace, order_id)
     url = mailed_approval_url(web_workspace)
-    assert url.startswith(web_server + "/approve?token=")
+    assert url.startswith(certflow_web + "/approve?token=")
 
-    page.goto(url)
-    assert page.locator("h1").inner_text() == "サーバー証明書発行の承認"
-    assert page.locator("#names").inner_text().split() == ["www.example.jp", "example.jp"]
-    assert page.locator("#organization").inner_text() == "Example Corp."
-    page.screenshot(path=str(tmp_path / "approval.png"), full_page=True)
+    browser_page.goto(url)
+    assert browser_page.locator("h1").inner_text() == "サーバー証明書発行の承認"
+    assert browser_page.locator("#names").inner_text().split() == ["www.example.jp", "example.jp"]
+    assert browser_page.locator("#organization").inner_text() == "Example Corp."
+    browser_page.screenshot(path=str(tmp_path / "approval.png"), full_page=True)
     assert show(web_workspace, order_id) == before  # opening it changed nothing
 
-    page.get_by_role("button", name="承認する").click()
-    assert page.locator("#message-title").inner_text() == "承認しました"
+    browser_page.get_by_role("button", name="承認する").click()
+    assert browser_page.locator("#message-title").inner_text() == "承認しました"
     run_cli(web_workspace, "daemon", "--once", check=True)
     assert show(web_workspace, order_id)["state"] == "installed"
 
-    page.goto(url)
-    assert "already used" in page.locator("#message-text").inner_text()
+    browser_page.goto(url)
+    assert "already used" in browser_page.locator("#message-text").inner_text()
     assert httpx.get(url).status_code == 410
 
 
-def test_declining_cancels_the_order_with_the_reason(web_workspace, web_server, page):
+def test_declining_cancels_the_order_with_the_reason(web_workspace, certflow_web, browser_page):
     order_id = place_by_mail(web_workspace)
-    page.goto(mailed_approval_url(web_workspace) + "&lang=en")
-    assert page.locator("h1").inner_text() == "Approve a server certificate"
-    page.get_by_role("button", name="Decline").click()
-    assert page.locator("#message-title").inner_text() == "Declined"
+    browser_page.goto(mailed_approval_url(web_workspace) + "&lang=en")
+    assert browser_page.locator("h1").inner_text() == "Approve a server certificate"
+    browser_page.get_by_role("button", name="Decline").click()
+    assert browser_page.locator("#message-title").inner_text() == "Declined"
 
     order = show(web_workspace, order_id)
     assert order["state"] == "cancelled"
@@ -55,7 +55,7 @@ def test_declining_cancels_the_order_with_the_reason(web_workspace, web_server, 
     assert app["status"] == "cancelled"
 
 
-def test_a_prefetch_without_javascript_changes_nothing(web_workspace, web_server):
+def test_a_prefetch_without_javascript_changes_nothing(web_workspace, certflow_web):
     order_id = place_by_mail(web_workspace)
     before = show(web_workspace, order_id)
     url = mailed_approval_url(web_workspace)
@@ -80,7 +80,7 @@ def login(page, base: str, password: str = PASSWORD):
 
 
 def test_operator_finds_an_order_on_hold_resumes_it_and_sees_it_installed(
-        web_workspace, web_server, page, tmp_path):
+        web_workspace, certflow_web, browser_page, tmp_path):
     run_cli(web_workspace, "order", "place", *place_args(common_name="www.other.jp"), check=True)
     configure(web_workspace, {"effects.max_attempts": 1})
     blocker = break_installation(web_workspace)
@@ -89,42 +89,43 @@ def test_operator_finds_an_order_on_hold_resumes_it_and_sees_it_installed(
     run_cli(web_workspace, "daemon", "--once", check=True)
     assert show(web_workspace, held["id"])["state"] == "on_hold"
 
-    login(page, web_server, password="wrong password!")
-    assert page.locator("#error").inner_text() == "オペレーター名またはパスワードが違います。"
-    assert "/ops/login" in page.url
-    login(page, web_server)
-    assert page.locator("#me").inner_text() == OPERATOR
+    login(browser_page, certflow_web, password="wrong password!")
+    assert browser_page.locator("#error").inner_text() == \
+        "オペレーター名またはパスワードが違います。"
+    assert "/ops/login" in browser_page.url
+    login(browser_page, certflow_web)
+    assert browser_page.locator("#me").inner_text() == OPERATOR
 
-    page.goto(web_server + "/ops/orders")
-    page.get_by_label("ドメイン名で検索").fill("held.jp")
-    page.get_by_role("button", name="絞り込む").click()
-    rows = page.locator("table.orders tbody tr")
+    browser_page.goto(certflow_web + "/ops/orders")
+    browser_page.get_by_label("ドメイン名で検索").fill("held.jp")
+    browser_page.get_by_role("button", name="絞り込む").click()
+    rows = browser_page.locator("table.orders tbody tr")
     assert rows.count() == 1 and "www.held.jp" in rows.inner_text()
     rows.get_by_role("link").click()
-    assert page.locator("#state").inner_text() == "on_hold"
+    assert browser_page.locator("#state").inner_text() == "on_hold"
 
     blocker.unlink()
-    page.get_by_role("button", name="再開する").click()
-    assert page.locator("#flash").is_visible()
+    browser_page.get_by_role("button", name="再開する").click()
+    assert browser_page.locator("#flash").is_visible()
     run_cli(web_workspace, "daemon", "--once", check=True)
-    page.reload()
-    assert page.locator("#state").inner_text() == "installed"
-    assert page.locator("#certificate").is_visible()
-    page.screenshot(path=str(tmp_path / "order.png"), full_page=True)
+    browser_page.reload()
+    assert browser_page.locator("#state").inner_text() == "installed"
+    assert browser_page.locator("#certificate").is_visible()
+    browser_page.screenshot(path=str(tmp_path / "order.png"), full_page=True)
     history = cli_json(web_workspace, "order", "history", held["id"])
     assert {"trigger": "resume", "actor": OPERATOR}.items() <= \
         next(e for e in history if e["trigger"] == "resume").items()
 
     # the same POST without the CSRF token: refused, nothing done
-    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
-    forged = httpx.post(f"{web_server}/ops/orders/{held['id']}/cancel", cookies=cookies,
+    cookies = {c["name"]: c["value"] for c in browser_page.context.cookies()}
+    forged = httpx.post(f"{certflow_web}/ops/orders/{held['id']}/cancel", cookies=cookies,
                         data={"reason": "forged"})
     assert forged.status_code == 403
     assert show(web_workspace, held["id"])["state"] == "installed"
 
 
-def test_console_pages_need_a_login(web_workspace, web_server):
+def test_console_pages_need_a_login(web_workspace, certflow_web):
     for path in ("/ops/", "/ops/orders", "/ops/hold", "/ops/expiring", "/ops/contracts"):
-        answer = httpx.get(web_server + path)
+        answer = httpx.get(certflow_web + path)
         assert answer.status_code == 303 and answer.headers["location"].startswith("/ops/login")
-    assert json.dumps(httpx.post(web_server + "/ops/logout").status_code) == "403"
+    assert json.dumps(httpx.post(certflow_web + "/ops/logout").status_code) == "403"

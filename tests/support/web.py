@@ -49,7 +49,7 @@ def web_workspace(tmp_path) -> Path:
 
 
 @pytest.fixture
-def web_server(web_workspace):
+def certflow_web(web_workspace):
     """`certflow serve` running on the workspace; yields its base URL."""
     from workflow import config as config_mod
     url = config_mod.load(web_workspace)["web"]["public_url"]
@@ -83,7 +83,7 @@ def chromium():
 
 
 @pytest.fixture
-def page(chromium):
+def browser_page(chromium):
     context = chromium.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
     yield context.new_page()
     context.close()
