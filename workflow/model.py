@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 
@@ -49,7 +49,7 @@ class Order:
     def to_dict(self) -> dict[str, Any]:
         # shallow, field by field: asdict() deep-copies ``data`` only to drop it, which
         # dominates a streamed million-row listing
-        out = {name: getattr(self, name) for name in _ORDER_FIELDS}
+        out = {name: value for name, value in vars(self).items() if name != "data"}
         cert = self.certificate
         out["certificate"] = None if cert is None else {
             "serial": cert.serial, "not_before": cert.not_before, "not_after": cert.not_after,
@@ -77,9 +77,6 @@ class Order:
                                     cert["sha256"]) if cert else None,
             data=json.loads(rec["data"] or "{}"),
         )
-
-
-_ORDER_FIELDS = tuple(f.name for f in fields(Order) if f.name != "data")
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,10 @@ def failed_notifications(engine) -> list[dict]:
 def _notification_ids(engine, ids) -> list[int] | None:
     if ids is None:
         return None
-    ids = [int(i) for i in ids]
+    try:
+        ids = [int(i) for i in ids]
+    except (TypeError, ValueError):
+        raise ValidationError("id", f"notification ids are numbers, not {ids!r}", ids) from None
     found = {r["id"] for r in engine.store.failed_notifications(ids)}
     missing = [i for i in ids if i not in found]
     if missing:

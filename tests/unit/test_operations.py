@@ -22,7 +22,7 @@ def awaiting_mail(engine, **overrides):
     return o
 
 
-def test_find_filters_page_and_leave_out_the_csr(engine):
+def test_find_filters_page_and_leave_out_the_csr(engine, monkeypatch):
     a = engine.place(**{**ORDER, "common_name": "www.例え.jp"})
     b = engine.place(**{**ORDER, "common_name": "shop.example.jp", "email": "b@example.jp"})
     c = engine.place(**{**ORDER, "contract": "C-9001"})  # rejected: contract inactive
@@ -36,6 +36,10 @@ def test_find_filters_page_and_leave_out_the_csr(engine):
     assert [o.id for o in engine.find(states=["rejected"])] == [c.id]
     assert [o.id for o in engine.find(states=["rejected", "ordered"], contract="C-1001")] == \
         sorted([a.id, b.id])
+    from workflow.store import operator_reads
+    monkeypatch.setattr(operator_reads, "PAGE", 1)  # every row its own page
+    assert [o.id for o in engine.find(states=["ordered", "rejected"])] == ids
+    assert [o.id for o in engine.find(states=["ordered", "rejected"], limit=2)] == ids[:2]
     first = list(engine.find(limit=2))
     rest = list(engine.find(after=first[-1].id))
     assert [o.id for o in first + rest] == ids

@@ -1,66 +1,12 @@
 """The operator's commands (issue 19): ``order retry|resend-approval|set-approver|renew|
-revoke``, ``notify failed|retry|ack``, ``ca crl``; and the listing and explanation that
-``order list`` and ``order show`` print."""
+revoke``, ``notify failed|retry|ack``, ``ca crl``."""
 from __future__ import annotations
 
-import json
-
 import click
-from rich.markup import escape
 
 from adapters.abilities import REVOCATION_REASONS, PublishesCRL, Revokes
 from workflow.errors import ValidationError
 from workflow.ops.cli.common import emit_rows, handle_errors, pass_ctx
-
-#: rows ``order list`` prints as a table when no --limit is given
-TABLE_LIMIT = 100
-
-
-def list_orders(engine, filters: dict, as_json: bool) -> None:
-    """``order list``: a table of one page, or every matching row as JSON, streamed a row
-    at a time (constant memory at any number of orders; rows leave out the CSR)."""
-    if not as_json and filters["limit"] is None:
-        filters = {**filters, "limit": TABLE_LIMIT}
-    orders = engine.find(**filters)
-    if as_json:
-        out = click.get_text_stream("stdout")  # buffered: one flush at the end, not per row
-        out.write("[")
-        for n, order in enumerate(orders):
-            row = order.to_dict()
-            row.pop("csr", None)
-            out.write(("," if n else "") + "\n" + json.dumps(row, ensure_ascii=False, default=str))
-        out.write("\n]\n")
-        out.flush()
-        return
-    from rich.console import Console
-    from workflow.ops.cli.order import order_table
-    page = list(orders)
-    Console().print(order_table(page, engine.now(), engine.lifecycle))
-    if len(page) == filters["limit"]:
-        click.echo(f"more may follow: --after {page[-1].id}", err=True)
-
-
-def print_explanation(why: dict) -> None:
-    """Where an order stands and why (``order show``)."""
-    if why["deadline_trigger"]:
-        click.echo(f"deadline {why['deadline_at']}: then {why['deadline_trigger']} fires "
-                   f"({why['deadline_reason']})")
-    if why["reason"]:
-        click.echo(f"reason: {why['reason']}")
-    if not why["pending"]:
-        click.echo("pending effects: none")
-        return
-    from rich.console import Console
-    from rich.table import Table
-    t = Table(title="pending effects")
-    for col in ("effect", "attempts", "next attempt", "last error"):
-        t.add_column(col, overflow="fold")
-    for p in why["pending"]:
-        name = p["effect"] + (f" {p['param']}" if p["param"] else "")
-        t.add_row(escape(name), str(p["attempts"]), p["next_at"] or "",
-                  escape(p["last_error"] or ""))
-    Console().print(t)
-
 
 def _ids_or_all(ids: tuple[str, ...], all_: bool) -> list[int] | None:
     if bool(ids) == all_:

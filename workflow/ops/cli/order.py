@@ -1,8 +1,6 @@
 """``certflow order …`` and ``certflow ca …``."""
 from __future__ import annotations
 
-from datetime import datetime
-
 import click
 from rich.markup import escape
 
@@ -32,37 +30,6 @@ def _print_order(order, lifecycle) -> None:
     state = lifecycle.state(order.state)
     if order.csr and not (state.final or state.carries_certificate):  # while it is with the CA
         click.echo(order.csr)
-
-
-def _age(created: str, now: datetime) -> str:
-    """How long ago the order was placed; 0 for one a moved clock placed in the future."""
-    from datetime import timedelta
-    from workflow.clock import parse_iso
-    delta = max(now - parse_iso(created), timedelta(0))
-    days, secs = delta.days, delta.seconds
-    return f"{days}d{secs // 3600}h" if days else f"{secs // 3600}h{secs % 3600 // 60}m"
-
-
-def _style(lifecycle, name: str) -> str:
-    state = lifecycle.state(name)
-    if name == lifecycle.hold_state:
-        return "bold red"
-    if state.final:
-        return "green" if state.carries_certificate else "yellow"
-    return "cyan"
-
-
-def order_table(orders, now: datetime, lifecycle, title: str = "orders"):
-    from rich.table import Table
-    t = Table(title=title)
-    t.add_column("id", no_wrap=True, min_width=25)  # copied into the next command: whole
-    for col in ("state", "common name", "contract", "not_after", "age"):
-        t.add_column(col, overflow="fold")
-    for o in orders:
-        t.add_row(o.id, f"[{_style(lifecycle, o.state)}]{o.state}[/]", escape(o.common_name),
-                  escape(o.contract), o.certificate.not_after if o.certificate else "",
-                  _age(o.created_at, now))
-    return t
 
 
 def register(main: click.Group) -> None:
@@ -171,7 +138,7 @@ def register(main: click.Group) -> None:
         \b
         Example: certflow order show 20261125-1a2b3c4d --json
         """
-        from workflow.ops.cli.operator import print_explanation
+        from workflow.ops.cli.listing import print_explanation
         engine = ctx.engine()
         o = engine.get(order_id)
         why = engine.explain(order_id)
@@ -207,7 +174,7 @@ def register(main: click.Group) -> None:
           certflow order list --cn example.jp --expiring-within 30
           certflow order list --limit 100 --after 20261125-1a2b3c4d
         """
-        from workflow.ops.cli.operator import list_orders
+        from workflow.ops.cli.listing import list_orders
         list_orders(ctx.engine(), dict(states=states, contract=contract, cn=cn, email=email,
                                        expiring_within=expiring_within, renewal_of=renewal_of,
                                        limit=limit, after=after), as_json)
