@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # System tools the integration tests start: Pebble (ACME CA), nginx, faketime, openssl, sshd,
-# PostgreSQL (a private cluster per test session, made with initdb);
+# PostgreSQL (a private cluster per test session, made with initdb), chromium (driven by
+# Playwright; no browser download) with a Japanese font for its pages;
 # promtool (Debian package prometheus) checks the documented alert rules.
 system-deps:
 	@missing=""; \
@@ -28,6 +29,8 @@ system-deps:
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qi gothic || missing="$$missing fonts-ipafont-gothic"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \

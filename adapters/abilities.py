@@ -7,6 +7,7 @@ comparing kind names or probing attributes:
     RenewalAdvisor  the CA suggests when to renew (ACME Renewal Information, RFC 9773)
     PublishesRoot   the CA's own root and chain (``certflow ca root``, trusted for its leaves)
     TakesApprovals  approval tokens mailed by the CA itself (``certflow ca approve``)
+    ShowsApprovals  what a token is for, read only, and declining with it (the approval page)
     KeyMaker        private keys and CSRs for full-service orders
 """
 from __future__ import annotations
@@ -57,6 +58,29 @@ class TakesApprovals(Protocol):
     def approve(self, token: str) -> str: ...
 
     def applications(self) -> list[dict]: ...
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What an approval token stands for; ``status`` pending | used (answered) | expired
+    | withdrawn (the application was cancelled before its deadline)."""
+
+    application_id: str
+    order_id: str
+    common_name: str
+    names: tuple[str, ...]
+    approver: str | None
+    expires_at: datetime
+    status: str
+
+
+@runtime_checkable
+class ShowsApprovals(Protocol):
+    """The approval page: look a token up without using it, or decline with it."""
+
+    def approval(self, token: str) -> ApprovalRequest | None: ...
+
+    def decline(self, token: str) -> ApprovalRequest: ...
 
 
 @runtime_checkable

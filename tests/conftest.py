@@ -22,6 +22,7 @@ pytest_plugins = [
     "support.postgres",
     "support.sshd",
     "support.whois",
+    "support.web",
 ]
 
 INTEGRATION = Path(__file__).parent / "integration"

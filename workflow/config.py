@@ -122,10 +122,19 @@ CORE_SECTIONS: dict[str, Section] = {s.name: s for s in (
                 "`json` (one object per line); `--log-format` overrides it.",
                 choices=("text", "json")),
     )),
+    Section("web", "`certflow serve`: the approval page of the local CA and the operator "
+            "console under `/ops/`. A process of its own: `certflow daemon` does not serve it.", (
+        Setting("listen", "string", "127.0.0.1:8080", "`host:port` to listen on (loopback by "
+                "default; put a TLS reverse proxy in front for the outside).", syntax="host:port"),
+        Setting("public_url", "string", None, "The address people reach `certflow serve` at, "
+                "e.g. `https://certs.hosting.example`; when set, the local CA's approval "
+                "links are `<public_url>/approve?token=…` (instead of `ca.approval_url`), and "
+                "an `https` address makes the session cookie `Secure`.", syntax="url"),
+    )),
 )}
 #: the order sections appear in docs/config.md
 SECTION_ORDER = ("store", "keys", "ca", "validation", "contacts", "notify", "install", "effects",
-                 "deadlines", "renewal", "policy", "daemon", "install.ssh")
+                 "deadlines", "renewal", "policy", "daemon", "install.ssh", "web")
 
 CONTRACT_STATUSES = ("active", "suspended", "expired", "cancelled")
 CONTRACT_SETTINGS: tuple[Setting, ...] = (

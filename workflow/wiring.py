@@ -82,7 +82,16 @@ def notifier(config: Config, clock=None) -> Notifier:
 
 def certificate_authority(config: Config, vault: KeyVault, clock, notify: Notifier | None
                           ) -> CertificateAuthority:
-    return registry.build("ca", config["ca"], _wiring(config, vault, clock, notify))
+    return registry.build("ca", approval_links(config), _wiring(config, vault, clock, notify))
+
+
+def approval_links(config: Config) -> dict:
+    """The CA's settings, its approval links pointing at `certflow serve` when
+    ``[web] public_url`` is set (the page that serves them)."""
+    public_url = config["web"]["public_url"]
+    if not public_url or "approval_url" not in config["ca"]:
+        return config["ca"]
+    return {**config["ca"], "approval_url": public_url.rstrip("/") + "/approve"}
 
 
 def contact_finder(config: Config) -> ContactFinder | None:

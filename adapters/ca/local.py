@@ -26,7 +26,7 @@ from typing import Callable
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from adapters.abilities import Health
+from adapters.abilities import ApprovalRequest, Health
 from adapters.ca.local_health import check_local_ca, load_ca_key
 from adapters.common.files import write_atomic
 from adapters.settings import AdapterKind, Setting
@@ -34,7 +34,7 @@ from adapters.validation.fetch import validation_file_problem
 from adapters.base import (Application, BadInput, Challenge, Issued, Notifier, Pending,
                            PermanentError, Refused, Submission)
 from adapters.crypto.keys import KeyVault, check_customer_csr, load_csr
-from adapters.ca import local_certs as certs, local_revoke
+from adapters.ca import local_approval, local_certs as certs, local_revoke
 from adapters.ca.local_mail import ApprovalMailer, approval_token, token_hash
 from adapters.ca.local_store import CAStore
 from adapters.common.utc import as_utc as _utc, from_text, to_text
@@ -255,6 +255,16 @@ class LocalCA:
             db.execute("UPDATE applications SET status = 'approved' WHERE application_id = ?",
                        (found["application_id"],))
         return found["application_id"]
+
+    def approval(self, token: str) -> ApprovalRequest | None:
+        """ShowsApprovals: what the token is for; reads only (mail scanners fetch links)."""
+        self._ensure_once()
+        return local_approval.lookup(self.store, token, self._now())
+
+    def decline(self, token: str) -> ApprovalRequest:
+        """ShowsApprovals: the administrator refuses; the token is used up."""
+        self._ensure_once()
+        return local_approval.decline(self.store, token, self._now())
 
     def poll(self, application_id: str, app: Application) -> Issued | Pending:
         """Issued once validated (file served, or approved); Pending otherwise."""

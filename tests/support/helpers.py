@@ -129,6 +129,15 @@ def free_port(udp_too: bool = False) -> int:
     raise RuntimeError("no free loopback port")
 
 
+def break_installation(config: Path) -> Path:
+    """A regular file where the contract's server directory should be."""
+    servers = Path(config).parent / "var/servers"
+    servers.mkdir(parents=True, exist_ok=True)
+    blocker = servers / "C-1001"
+    blocker.write_text("not a directory\n")
+    return blocker
+
+
 def installed_order(engine, **overrides):
     """An order of ORDER (with ``overrides``) paid and run by the daemon to ``installed``."""
     from workflow.effects.daemon import Daemon

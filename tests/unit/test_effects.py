@@ -13,7 +13,7 @@ import pytest
 
 from support import mailfolder
 from support.daemon import mails_of, wait_for
-from support.helpers import ORDER, cli_json, make_workspace, place_args, run_cli
+from support.helpers import ORDER, break_installation, cli_json, make_workspace, place_args, run_cli
 from workflow import config as config_mod
 from workflow.clock import iso, parse_iso
 from workflow.effects.daemon import Daemon
@@ -32,15 +32,6 @@ def outbox(engine, order_id: str, effect: str) -> dict:
     return dict(engine.store.conn.execute(
         "SELECT * FROM outbox WHERE order_id = ? AND effect = ? ORDER BY id DESC",
         (order_id, effect)).fetchone())
-
-
-def break_installation(config: Path) -> Path:
-    """A regular file where the contract's server directory should be."""
-    servers = Path(config).parent / "var/servers"
-    servers.mkdir(parents=True, exist_ok=True)
-    blocker = servers / "C-1001"
-    blocker.write_text("not a directory\n")
-    return blocker
 
 
 @pytest.fixture

@@ -84,6 +84,14 @@ def _m004_outbox_by_kind(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["status", "effect", "next_at"], if_not_exists=True)
 
 
+#: `certflow operator add`: console logins, the password as an scrypt hash only
+OPERATOR_SCHEMA: dict[str, type] = {"name": str, "password_hash": str, "created_at": str}
+
+
+def _m005_operators(db: sqlite_utils.Database) -> None:
+    db["operators"].create(OPERATOR_SCHEMA, pk="name", not_null={"password_hash", "created_at"})
+
+
 from workflow.store.operator_schema import m003_operator_indexes  # noqa: E402
 
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
@@ -91,5 +99,6 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("002_contracts", _m002_contracts),
     ("003_operator_indexes", m003_operator_indexes),
     ("004_outbox_by_kind", _m004_outbox_by_kind),
+    ("005_operators", _m005_operators),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -276,6 +276,13 @@ class SQLiteStore(ObservationReads, OperatorReads):
             return conn.execute("SELECT min(next_at) FROM outbox WHERE status = 'pending' AND "
                                 "lease_until IS NULL").fetchone()[0]
 
+    def operator(self, name: str) -> dict | None:
+        """A console login: name, password_hash, created_at."""
+        with self.reading() as conn:
+            row = conn.execute("SELECT name, password_hash, created_at FROM operators "
+                               "WHERE name = ?", (name,)).fetchone()
+        return dict(row) if row else None
+
     # --- histories (replay, export) --------------------------------------------------
 
     def order_count(self) -> int:

@@ -262,3 +262,16 @@ class Transaction(OperatorWrites):
             f"AND state IN ({', '.join('?' * len(states))}) ORDER BY created_at LIMIT 1",
             (contract_id, common_name, *states)).fetchone()
         return (row[0], row[1]) if row else None
+
+    # --- operators (console logins) ----------------------------------------------------
+
+    def insert_operator(self, name: str, password_hash: str, stamp: str) -> bool:
+        """False when the name is taken."""
+        if self.conn.execute("SELECT 1 FROM operators WHERE name = ?", (name,)).fetchone():
+            return False
+        self.conn.execute("INSERT INTO operators (name, password_hash, created_at) "
+                          "VALUES (?, ?, ?)", (name, password_hash, stamp))
+        return True
+
+    def delete_operator(self, name: str) -> bool:
+        return self.conn.execute("DELETE FROM operators WHERE name = ?", (name,)).rowcount == 1

@@ -73,3 +73,6 @@ cli_store.register(main)
 from workflow.ops.cli import operator as cli_operator  # noqa: E402  (needs `order` and `ca`)
 
 cli_operator.register(main)
+from workflow.ops.cli import web as cli_web  # noqa: E402
+
+cli_web.register(main)
