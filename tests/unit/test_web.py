@@ -284,7 +284,7 @@ def test_an_approval_while_the_store_is_busy_is_still_recorded(web, workspace):
     engine, client = web
     order_id, token = awaiting(engine)
     csrf = csrf_of(client.get(f"/approve?token={token}").text)
-    other = engine.place(**ORDER)
+    other = engine.place(**{**ORDER, "common_name": "shop.example.jp"})
     login(client)
     console_csrf = csrf_of(client.get(f"/ops/orders/{other.id}").text)
     engine.store.conn.execute("PRAGMA busy_timeout = 50")

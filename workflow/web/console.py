@@ -22,6 +22,10 @@ PAGE_SIZE = 50
 EXPIRING_DAYS = 30
 
 
+#: a provider has tens of thousands: the page shows the first ones by id (the CLI lists all)
+CONTRACTS_SHOWN = 500
+
+
 class Console:
     def __init__(self, web) -> None:
         self.web, self.engine, self.auth = web, web.engine, Auth(web)
@@ -60,8 +64,7 @@ class Console:
         return view.render("orders.html", "orders", orders=found, more=more,
                            filters={"state": state or "", "contract": q.get("contract", ""),
                                     "q": q.get("q", ""), "expiring": days or ""},
-                           states=self.lifecycle.state_names,
-                           contracts=sorted(self.engine.config.contracts))
+                           states=self.lifecycle.state_names)
 
     def find(self, *, state=None, contract=None, cn=None, expiring_within=None, after=None):
         """One page of orders, by id, and whether more follow (engine.find, as the CLI's
@@ -146,8 +149,7 @@ class Console:
 
     def contracts(self, view, request, form):
         return view.render("contracts.html", "contracts",
-                           contracts=[self.engine.config.contracts[c]
-                                      for c in sorted(self.engine.config.contracts)])
+                           contracts=self.engine.contracts.list()[:CONTRACTS_SHOWN])
 
     def routes(self) -> list[Route]:
         page = self.page
