@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import psycopg
 
-from workflow.store.schema import CERTIFICATE_COLUMNS
-from workflow.store.transaction import Transaction
+from workflow.store.schema import CERTIFICATE_COLUMNS, ORDER_COLUMNS
+from workflow.store.transaction import _INSERT_ORDER, Transaction
 
 _UPSERT_CERTIFICATE = (
     f"INSERT INTO certificates ({', '.join(CERTIFICATE_COLUMNS)}) "
@@ -22,6 +22,18 @@ class PostgresTransaction(Transaction):
     LOCK_ROW = " FOR UPDATE"
     CLAIM_ROWS = " FOR UPDATE SKIP LOCKED"
     integrity_errors = (psycopg.IntegrityError,)
+
+    def insert_order(self, row: dict) -> bool:
+        # a failed statement aborts a PostgreSQL transaction: undo just this one (not in
+        # SQLite's method: there a full disk ends the transaction, savepoint and all)
+        try:
+            with self.savepoint("insert_order"):
+                self.conn.execute(_INSERT_ORDER, tuple(map(row.get, ORDER_COLUMNS)))
+        except psycopg.IntegrityError:
+            if self.order_exists(row["id"]):
+                return False
+            raise
+        return True
 
     def has_renewal(self, order_id: str) -> bool:
         # daemons on other hosts open renewals too: one at a time per renewed order, so

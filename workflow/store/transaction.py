@@ -73,10 +73,8 @@ class Transaction(OperatorWrites):
     def insert_order(self, row: dict) -> bool:
         """False when the id is taken (the caller draws another)."""
         try:
-            # a savepoint: PostgreSQL aborts the whole transaction on a failed statement
-            with self.savepoint("insert_order"):
-                self.conn.execute(_INSERT_ORDER, tuple(map(row.get, ORDER_COLUMNS)))
-        except self.integrity_errors:
+            self.conn.execute(_INSERT_ORDER, tuple(map(row.get, ORDER_COLUMNS)))
+        except sqlite3.IntegrityError:
             if self.order_exists(row["id"]):
                 return False
             raise
