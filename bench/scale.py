@@ -132,8 +132,9 @@ def build(db_path: str, orders: int, due: int, now: datetime) -> dict:
             if state == "awaiting_approval":  # accepted 0-10 days ago, or overdue
                 overdue = overdue_left > 0
                 overdue_left -= overdue
+                # a live deadline is at least a day away: a long run does not make it due
                 accepted = now - timedelta(days=rng.uniform(10.01, 11) if overdue
-                                           else rng.uniform(0, 9.99))
+                                           else rng.uniform(0, 9))
                 created = min(created, accepted - timedelta(hours=1))
             oid = f"{created:%Y%m%d}-{rng.getrandbits(64):016x}"
             cn = RARE_CN if i == orders // 2 else f"www.shop{i}.example.jp"
