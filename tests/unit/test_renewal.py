@@ -130,7 +130,9 @@ def test_manual_renewal_of_through_the_cli(workspace):
     o = cli_json(workspace, "order", "place", *place_args())
     r = cli_json(workspace, "order", "place", *place_args(renewal_of=o["id"]))
     assert r["renewal_of"] == o["id"]
-    assert [x["renewal_of"] for x in cli_json(workspace, "order", "list")] == [None, o["id"]]
+    # listed by id (a stable cursor), not by placing time
+    assert {x["id"]: x["renewal_of"] for x in cli_json(workspace, "order", "list")} == \
+        {o["id"]: None, r["id"]: o["id"]}
     twice = run_cli(workspace, "order", "place", *place_args(renewal_of=o["id"]))
     assert twice.returncode == 2 and "renewal" in twice.stderr
     unknown = run_cli(workspace, "order", "place", *place_args(renewal_of="20990101-00000000"))
