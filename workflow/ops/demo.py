@@ -332,9 +332,10 @@ def _report(story: Story) -> None:
         if m["To"] == APPLICATION_ONLY["email"] and names:
             con.print(f"the application-only customer's certificate went out by mail: "
                       f"{s.rel(path)} with {', '.join(names)} attached (no private key)")
-    con.print(f"\nExplore: [bold]cd {s.root}[/] then  certflow order list · certflow status · "
-              f"certflow order history {s.ids[FILE_ORDERS[0]['common_name']]} · "
-              "certflow replay --all --verify")
+    cli = shutil.which("certflow") or str(Path(sys.executable).with_name("certflow"))
+    con.print(f"\nExplore: [bold]cd {s.root}[/] then  {cli} order list · {cli} status · "
+              f"{cli} order history {s.ids[FILE_ORDERS[0]['common_name']]} · "
+              f"{cli} replay --all --verify")
 
 
 def run_demo(directory: str | os.PathLike) -> None:
