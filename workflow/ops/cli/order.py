@@ -36,6 +36,17 @@ def _print_order(order, lifecycle) -> None:
         click.echo(order.csr)
 
 
+
+class TokenCommand(click.Command):
+    """A command whose one argument is a token, never options: ``-4M_z9Pn9h…`` is a token
+    (click read it as the short options -4 -M … -h, printed the help and exited 0, having
+    approved nothing). Only a lone ``-h``/``--help`` asks for the help."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in ("-h", "--help", "--"):
+            args = ["--", *args]
+        return super().parse_args(ctx, args)
+
 def register(main: click.Group) -> None:
     @main.group()
     def order() -> None:
@@ -218,7 +229,7 @@ def register(main: click.Group) -> None:
         """
 
     # a token is URL-safe base64: one in 64 starts with "-", which is no option here
-    @ca.command("approve", context_settings={"ignore_unknown_options": True})
+    @ca.command("approve", cls=TokenCommand)
     @click.argument("token")
     @pass_ctx
     @handle_errors
