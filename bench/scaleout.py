@@ -52,7 +52,7 @@ def _database(url: str, create: bool, name: str | None = None) -> str:
 
 
 def _count(engine: Engine, state: str) -> int:
-    return engine.store.summary("on_hold")["counts"].get(state, 0)
+    return engine.store.state_counts().get(state, 0)
 
 
 def run(url: str, orders: int, daemons: int, work: Path) -> dict:

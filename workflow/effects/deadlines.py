@@ -13,7 +13,6 @@ moved on.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from workflow.clock import iso
 from workflow.errors import InvalidTransition, StoreUnavailable
@@ -76,8 +75,3 @@ def _fire(engine, tx, row: dict, now, broken: set[str] | None) -> int:
         log.exception("deadline %s of order %s could not fire; skipped this sweep",
                       trigger, row["id"])
         return 0
-
-
-def upcoming(engine, hours: float = 48) -> list[dict]:
-    """Orders whose deadline falls within the next ``hours`` (``certflow status``)."""
-    return engine.store.deadlines_before(iso(engine.now() + timedelta(hours=hours)))

@@ -49,7 +49,8 @@ def _filters(states, contract, cn, email, expiring, renewal_of, after) -> tuple[
 
 
 class OperatorReads:
-    """Mixed into the store; uses its ``reading()``."""
+    """Mixed into the store; uses its ``reading()`` (and ``state_counts()``, the one
+    per-state count, of ObservationReads beside it)."""
 
     def find_orders(self, states: tuple[str, ...] = (), contract: str | None = None,
                     cn: str | None = None, email: str | None = None,
@@ -111,8 +112,7 @@ class OperatorReads:
             with self.reading() as conn:
                 one = lambda sql, *a: conn.execute(sql, a).fetchone()[0]  # noqa: E731
                 return {
-                    "counts": dict(conn.execute(
-                        "SELECT state, count(*) FROM orders GROUP BY state").fetchall()),
+                    "counts": self.state_counts(),
                     "on_hold_count": one("SELECT count(*) FROM orders WHERE state = ?",
                                          hold_state),
                     "on_hold": [dict(r) for r in conn.execute(

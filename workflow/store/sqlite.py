@@ -241,29 +241,6 @@ class SQLiteStore(ObservationReads, OperatorReads):
                 "AND json_extract(o.data, '$.imported') IS NULL "  # history from elsewhere
                 "AND NOT EXISTS (SELECT 1 FROM orders r WHERE r.renewal_of = o.id)", states)]
 
-    def deadlines_before(self, stamp: str) -> list[dict]:
-        with self.reading() as conn:
-            return [dict(r) for r in conn.execute(
-                "SELECT id, state, common_name, deadline_at, deadline_trigger FROM orders "
-                "WHERE deadline_at IS NOT NULL AND deadline_at <= ? ORDER BY deadline_at",
-                (stamp,))]
-
-    def summary(self, hold_state: str) -> dict:
-        """What ``certflow status`` shows, besides the deadlines."""
-        with self.reading() as conn:
-            return {
-                "counts": dict(conn.execute("SELECT state, count(*) FROM orders GROUP BY state")
-                               .fetchall()),
-                "on_hold": [dict(r) for r in conn.execute(
-                    "SELECT id, common_name, reason, updated_at FROM orders WHERE state = ? "
-                    "ORDER BY updated_at", (hold_state,))],
-                "failed_effects": [dict(r) for r in conn.execute(
-                    "SELECT order_id, effect, param, attempts, last_error, done_at FROM outbox "
-                    "WHERE status = 'failed' ORDER BY done_at DESC LIMIT 100")],
-                "pending_effects": conn.execute(
-                    "SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0],
-            }
-
     def any_effect_due(self, stamp: str) -> bool:
         with self.reading() as conn:
             return conn.execute("SELECT 1 FROM outbox WHERE status = 'pending' AND next_at <= ? "
