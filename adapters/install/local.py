@@ -152,6 +152,10 @@ class LocalTargetSession:
                 os.mkdir(path, 0o755)
             except NotADirectoryError:
                 raise StepFailed(f"{os.path.dirname(path)} is not a directory") from None
+            except FileExistsError:
+                if not os.path.isdir(path):
+                    raise StepFailed(f"{path} is not a directory") from None
+                continue  # another worker's install made it meanwhile: it is not ours to remove
             self._created.append(path)
         if not os.path.isdir(self.root):
             raise StepFailed(f"{self.root} is not a directory")

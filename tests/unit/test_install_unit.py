@@ -85,6 +85,26 @@ def test_first_install_creates_the_directories_and_a_private_key_only_root_reads
     assert "PRIVATE KEY" not in repr(bundle)
 
 
+
+def test_a_target_directory_another_install_made_meanwhile_is_used_not_an_error(
+        servers, pki, monkeypatch):
+    """Two workers installing two sites of one new target both find it missing: the one
+    that loses the mkdir race installs into the winner's directory (it failed at stage
+    with "File exists" and waited for a retry)."""
+    import adapters.install.local as local
+    target_dir = servers / "web1"
+    real_mkdir = local.os.mkdir
+
+    def raced(path, mode=0o777):
+        if path == str(target_dir) and not target_dir.exists():
+            real_mkdir(path, mode)  # the other worker, just before us
+        real_mkdir(path, mode)
+
+    monkeypatch.setattr(local.os, "mkdir", raced)
+    bundle = pki.bundle(CN)
+    LocalInstaller().install(bundle, [Target("web1", str(target_dir))])
+    assert_installed(target_dir, bundle)
+
 def test_served_fingerprint_of_a_closed_port_is_a_transient_error(closed_port):
     with pytest.raises(TransientError):
         served_fingerprint(f"127.0.0.1:{closed_port}", CN, timeout=2)
